@@ -1,0 +1,40 @@
+# ThaiNguyen ID — the two commands: `make demo` (run it) and `make test` (prove it).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+
+.PHONY: demo test lint install system-deps translations clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-system-deps venv
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || scripts/ensure-system-deps venv
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e ".[dev,postgres,redis]"
+	@touch $@
+
+install: $(BIN)/.installed
+
+## demo: install, create the SQLite database in instance/, seed the demo citizen, serve :5000
+demo: install
+	$(BIN)/tnid init
+	$(BIN)/tnid demo
+	$(BIN)/tnid serve --port $(PORT)
+
+## test: lint, then the whole suite on SQLite and on a throw-away PostgreSQL, browser tests included
+test: install system-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest --db=sqlite
+	$(BIN)/python -m pytest --db=postgresql
+
+system-deps:
+	@scripts/ensure-system-deps
+
+lint: install
+	$(BIN)/ruff check .
+
+translations: install
+	scripts/translations all
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,9 @@
+"""Sign-in screens. The protocol (idp.oidc) never renders these; it hands requests over."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from idp.auth import login, logout  # noqa: E402, F401  (registers the views)

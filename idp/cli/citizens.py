@@ -1,0 +1,119 @@
+"""``tnid citizens create|show|list``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from idp.cli.common import echo_json, fail, with_app
+from idp.extensions import db
+from idp.models import Citizen, CitizenStatus
+from idp.services import accounts
+from idp.services.clock import utcnow
+from idp.services.identifiers import InvalidInput
+from idp.web import deps
+
+
+@click.group()
+def citizens() -> None:
+    """Citizen accounts."""
+
+
+def read_password_stdin() -> str:
+    """One line from standard input; only the line break is removed (spaces count)."""
+    line = sys.stdin.readline()
+    return line[:-1].rstrip("\r") if line.endswith("\n") else line
+
+
+@citizens.command("create")
+@click.option("--cccd", required=True, help="12-digit citizen ID number.")
+@click.option("--name", "full_name", required=True, help="Full name, with diacritics.")
+@click.option("--phone", required=True, help="Vietnamese mobile number, any common format.")
+@click.option("--birthdate", required=True, help="YYYY-MM-DD (or dd/mm/yyyy).")
+@click.option("--email", default=None)
+@click.option("--gender", type=click.Choice(["male", "female"]), default=None,
+              help="Checked against the CCCD; derived from it when omitted.")
+@click.option("--commune", "commune_code", default=None, help="Commune/ward code, e.g. 05719.")
+@click.option("--level", "identity_level", type=click.Choice(["1", "2"]), default="1",
+              show_default=True, help="Identity level: 2 = verified in person.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input. Without it the account has no "
+                   "password until the citizen activates it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new account as JSON.")
+@with_app
+def create(app: Flask, password_stdin: bool, as_json: bool, **fields: Any) -> None:
+    """Create a citizen account. Nothing is written if any value is invalid."""
+    password = read_password_stdin() if password_stdin else None
+    data = accounts.NewCitizen(**fields)
+    try:
+        citizen = accounts.create_citizen(
+            db.session, data, passwords=deps.passwords(), password=password,
+            today=utcnow().date(),
+        )
+        db.session.commit()
+    except InvalidInput as error:
+        db.session.rollback()
+        fail(f"{error.field}: {error.message}")
+    if as_json:
+        echo_json(_public(citizen))
+    else:
+        click.echo(f"Created citizen {citizen.id} ({citizen.full_name}).")
+
+
+@citizens.command("show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True)
+@with_app
+def show(app: Flask, key: str, as_json: bool) -> None:
+    """Show one citizen by CCCD, phone number or internal id."""
+    citizen = accounts.find_by_any(db.session, key)
+    if citizen is None:
+        fail("No citizen with that CCCD, phone number or id.")
+    data = _public(citizen)
+    if as_json:
+        echo_json(data)
+        return
+    for name, value in data.items():
+        click.echo(f"{name:15} {value if value is not None else '-'}")
+
+
+@citizens.command("list")
+@click.option("--commune", "commune_code", default=None)
+@click.option("--status", type=click.Choice([s.value for s in CitizenStatus]), default=None)
+@click.option("--level", type=click.Choice(["1", "2"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_app
+def list_(app: Flask, commune_code: str | None, status: str | None, level: str | None,
+          limit: int, as_json: bool) -> None:
+    """List citizens, newest first."""
+    query = select(Citizen).order_by(Citizen.created_at.desc(), Citizen.id).limit(limit)
+    if commune_code:
+        query = query.where(Citizen.commune_code == commune_code.zfill(5))
+    if status:
+        query = query.where(Citizen.status == CitizenStatus(status))
+    if level:
+        query = query.where(Citizen.identity_level == int(level))
+    rows = [_public(c) for c in db.session.scalars(query)]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['id']}  {row['cccd']}  {row['phone']}  L{row['identity_level']}  "
+                   f"{row['status']:8}  {row['full_name']}")
+    click.echo(f"{len(rows)} citizen(s).", err=True)
+
+
+def _public(citizen: Citizen) -> dict[str, Any]:
+    return {
+        "id": str(citizen.id), "cccd": citizen.cccd, "full_name": citizen.full_name,
+        "birthdate": citizen.birthdate.isoformat(), "gender": citizen.gender,
+        "phone": citizen.phone, "email": citizen.email, "commune_code": citizen.commune_code,
+        "identity_level": citizen.identity_level, "status": citizen.status.value,
+        "has_password": citizen.password_hash is not None,
+        "created_at": citizen.created_at.isoformat(timespec="seconds"),
+    }

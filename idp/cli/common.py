@@ -1,0 +1,38 @@
+"""Helpers shared by the ``tnid`` subcommands."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask
+
+
+def build_app() -> Flask:
+    from idp import create_app
+
+    return create_app()
+
+
+def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the command inside an app context built from the TNID_* environment."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        app = build_app()
+        with app.app_context():
+            return func(app, *args, **kwargs)
+
+    return wrapper
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def fail(message: str) -> None:
+    """Stop with a one-line message and exit code 1."""
+    raise click.ClickException(message)

@@ -1,0 +1,50 @@
+"""A citizen's ThaiNguyen ID account."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, DateTime, Enum, SmallInteger, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.models.base import Base
+from idp.services.clock import utcnow
+
+
+class CitizenStatus(enum.StrEnum):
+    ACTIVE = "active"
+    LOCKED = "locked"
+    DISABLED = "disabled"
+
+
+class Citizen(Base):
+    __tablename__ = "citizens"
+    __table_args__ = (
+        CheckConstraint("identity_level IN (1, 2)", name="identity_level"),
+        CheckConstraint("gender IN ('male', 'female')", name="gender"),
+    )
+
+    # The public OIDC ``sub`` derives from this id, never from the CCCD.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    cccd: Mapped[str] = mapped_column(String(12), unique=True)
+    full_name: Mapped[str] = mapped_column(String(100))
+    birthdate: Mapped[date] = mapped_column(Date)
+    gender: Mapped[str] = mapped_column(String(6))
+    phone: Mapped[str] = mapped_column(String(16), unique=True)  # E.164, +84...
+    email: Mapped[str | None] = mapped_column(String(254))
+    commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    identity_level: Mapped[int] = mapped_column(SmallInteger, default=1)
+    status: Mapped[CitizenStatus] = mapped_column(
+        Enum(CitizenStatus, native_enum=False, length=10,
+             values_callable=lambda e: [m.value for m in e]),
+        default=CitizenStatus.ACTIVE,
+    )
+    # None until the citizen sets one (imported and assisted-enrolment accounts).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:  # never the CCCD or phone: reprs end up in logs
+        return f"<Citizen {self.id}>"

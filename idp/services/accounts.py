@@ -1,0 +1,144 @@
+"""Citizen accounts: creation with full validation, lookup by identifier, password sign-in."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp.models import Citizen, CitizenStatus
+from idp.services import identifiers as ids
+from idp.services.identifiers import InvalidInput
+from idp.services.password_policy import check_new_password
+from idp.services.passwords import PasswordService
+
+log = logging.getLogger(__name__)
+
+
+class DuplicateAccount(InvalidInput):
+    """The CCCD or phone already belongs to an account; the message reveals nothing of it."""
+
+
+@dataclass(frozen=True)
+class NewCitizen:
+    """Raw, untrusted input for a new account (from a form, the CLI or an import row)."""
+
+    cccd: str
+    full_name: str
+    birthdate: str | date
+    phone: str
+    email: str | None = None
+    gender: str | None = None
+    commune_code: str | None = None
+    identity_level: int | str = 1
+
+
+def create_citizen(
+    session: Session,
+    data: NewCitizen,
+    *,
+    passwords: PasswordService,
+    password: str | None,
+    today: date,
+) -> Citizen:
+    """Validate everything first, then add the citizen; nothing is written on bad input."""
+    cccd = ids.normalize_cccd(data.cccd)
+    full_name = ids.normalize_full_name(data.full_name)
+    birthdate = ids.parse_birthdate(data.birthdate, today=today)
+    gender = _gender(data.gender)
+    gender = ids.check_cccd_consistency(cccd, birthdate, gender)
+    phone = ids.normalize_phone(data.phone)
+    email = ids.normalize_email(data.email)
+    commune = ids.normalize_commune_code(data.commune_code) if data.commune_code else None
+    level = _identity_level(data.identity_level)
+    password_hash = None
+    if password is not None:
+        personal = (cccd, phone, "0" + phone[3:], birthdate.isoformat(),
+                    birthdate.strftime("%d/%m/%Y"), birthdate.strftime("%d%m%Y"))
+        password_hash = passwords.hash(check_new_password(password, personal_values=personal))
+
+    if session.scalar(select(Citizen.id).where(Citizen.cccd == cccd)) is not None:
+        raise DuplicateAccount("cccd", _l("This citizen ID number already has an account."))
+    if session.scalar(select(Citizen.id).where(Citizen.phone == phone)) is not None:
+        raise DuplicateAccount("phone", _l("This phone number is already used by an account."))
+
+    citizen = Citizen(
+        cccd=cccd, full_name=full_name, birthdate=birthdate, gender=gender, phone=phone,
+        email=email, commune_code=commune, identity_level=level, password_hash=password_hash,
+    )
+    session.add(citizen)
+    session.flush()
+    return citizen
+
+
+def find_by_identifier(session: Session, identifier: str) -> Citizen | None:
+    """A CCCD number or a phone number in any common Vietnamese format; None if neither."""
+    identifier = (identifier or "").strip()
+    if not identifier or len(identifier) > 64:
+        return None
+    try:
+        if ids.looks_like_cccd(identifier):
+            where = Citizen.cccd == ids.normalize_cccd(identifier)
+        else:
+            where = Citizen.phone == ids.normalize_phone(identifier)
+    except InvalidInput:
+        return None
+    return session.scalar(select(Citizen).where(where))
+
+
+def find_by_any(session: Session, key: str) -> Citizen | None:
+    """For operators: an internal id as well as a CCCD or phone."""
+    try:
+        return session.get(Citizen, uuid.UUID(key.strip()))
+    except ValueError:
+        return find_by_identifier(session, key)
+
+
+class SignInResult:
+    """Outcome of a password check: ``citizen`` is set only when the sign-in may proceed."""
+
+    def __init__(self, citizen: Citizen | None, *, locked: bool = False) -> None:
+        self.citizen = citizen
+        self.locked = locked
+
+
+def authenticate_password(
+    session: Session, identifier: str, password: str, *, passwords: PasswordService
+) -> SignInResult:
+    """Check the password; the same argon2 work is done whether or not the account exists."""
+    password = password or ""
+    if len(password) > 1024:  # never hash megabytes; still spend the time of one hash
+        passwords.verify_dummy("")
+        return SignInResult(None)
+    citizen = find_by_identifier(session, identifier)
+    if citizen is None:
+        passwords.verify_dummy(password)
+        return SignInResult(None)
+    if not passwords.verify(citizen.password_hash, password):
+        return SignInResult(None)
+    if citizen.status != CitizenStatus.ACTIVE:
+        # Only someone who knows the password learns that the account is locked.
+        return SignInResult(None, locked=True)
+    if citizen.password_hash and passwords.needs_rehash(citizen.password_hash):
+        citizen.password_hash = passwords.hash(password)
+        log.info("password rehashed with current parameters", extra={"citizen": str(citizen.id)})
+    return SignInResult(citizen)
+
+
+def _gender(value: str | None) -> ids.Gender | None:
+    if value in (None, ""):
+        return None
+    if value not in ("male", "female"):
+        raise InvalidInput("gender", _l("Gender must be male or female."))
+    return value  # type: ignore[return-value]
+
+
+def _identity_level(value: int | str) -> int:
+    if str(value).strip() not in ("1", "2"):
+        raise InvalidInput("identity_level", _l("The identity level must be 1 or 2."))
+    return int(value)

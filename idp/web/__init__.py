@@ -1,0 +1,1 @@
+"""Cross-cutting web plumbing: proxies, headers, language, logs, error pages."""
