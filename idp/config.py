@@ -8,6 +8,7 @@ configuration and says why in one line (``ConfigError``).
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
             "TNID_ALLOW_SQLITE_IN_PRODUCTION=1 for a single-node pilot."
         )
 
-    secret_key = raw["TNID_SECRET_KEY"]
+    secret_key = (raw["TNID_SECRET_KEY"] or "").strip()
     if production and not secret_key:
         raise ConfigError("TNID_SECRET_KEY is required in production.")
     if secret_key and len(secret_key) < 32:
@@ -145,14 +146,17 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
 
 
 def _issuer(value: str, production: bool) -> str:
-    parts = urlsplit(value.strip())
+    value = value.strip()
+    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+        raise ConfigError("TNID_ISSUER must not contain spaces or control characters.")
+    if "?" in value or "#" in value:
+        raise ConfigError("TNID_ISSUER must not have a query or fragment (OIDC Discovery §3).")
+    parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"TNID_ISSUER must be an absolute http(s) URL, not {value!r}.")
-    if parts.query or parts.fragment:
-        raise ConfigError("TNID_ISSUER must not have a query or fragment (OIDC Discovery §3).")
     if production and parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError("TNID_ISSUER must use https:// in production (http only on loopback).")
-    return value.strip().rstrip("/")
+    return value.rstrip("/")
 
 
 def _is_loopback(host: str) -> bool:
@@ -168,11 +172,15 @@ def _development_secret(instance_path: Path) -> str:
     """A stable per-checkout key, so development restarts keep sessions and encrypted data."""
     path = instance_path / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        existing = path.read_text().strip()
+        if len(existing) >= 32:
+            return existing
+        path.unlink()  # empty or truncated: replace it rather than sign with a weak key
     instance_path.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never world-readable
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
     return key
 
 

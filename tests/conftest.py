@@ -74,13 +74,25 @@ def config(migrated: str, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(config: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app(config)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        _empty_tables()
-        db.engine.dispose()
+def app_factory(config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
+    """Build apps with extra TNID_* settings; their tables are emptied afterwards."""
+    made: list[Flask] = []
+
+    def make(**overrides: str) -> Flask:
+        made.append(create_app({**config, **overrides}))
+        return made[-1]
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            _empty_tables()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Flask]) -> Flask:
+    return app_factory()
 
 
 def _empty_tables() -> None:

@@ -35,8 +35,8 @@ class PasswordService:
             return False
         try:
             return self._hasher.verify(password_hash, normalize_password(password))
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+        except (VerifyMismatchError, VerificationError, InvalidHashError, ValueError):
+            return False  # ValueError: a stored hash that is not even ASCII
 
     def verify_dummy(self, password: str) -> None:
         try:

@@ -15,26 +15,29 @@ class TrustedProxyMiddleware:
         self.wsgi_app = wsgi_app
         self.trusted = tuple(trusted)
 
-    def _is_trusted(self, address: str) -> bool:
+    @staticmethod
+    def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         try:
-            ip = ipaddress.ip_address(address.strip())
+            return ipaddress.ip_address(address.strip())
         except ValueError:
-            return False
-        return any(ip in network for network in self.trusted)
+            return None
+
+    def _is_trusted(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(address in network for network in self.trusted)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        peer = environ.get("REMOTE_ADDR", "")
-        if self.trusted and self._is_trusted(peer):
-            chain = [peer]
-            forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
-            hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        peer = self._parse(environ.get("REMOTE_ADDR", ""))
+        if self.trusted and peer is not None and self._is_trusted(peer):
             client = peer
-            for hop in reversed(hops):
-                client = hop
-                if not self._is_trusted(hop):
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+            for hop in reversed([h for h in forwarded.split(",") if h.strip()]):
+                address = self._parse(hop)
+                if address is None:  # garbage ends the walk: keep the last real address
                     break
-                chain.append(hop)
-            environ["REMOTE_ADDR"] = client
+                client = address
+                if not self._is_trusted(address):
+                    break
+            environ["REMOTE_ADDR"] = str(client)
             proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip().lower()
             if proto in ("http", "https"):
                 environ["wsgi.url_scheme"] = proto

@@ -7,7 +7,6 @@ import logging
 
 import pytest
 
-from idp import create_app
 from tests.conftest import TEST_PASSWORD
 
 
@@ -46,11 +45,10 @@ def test_pages_have_no_inline_script_or_style(client):
     assert " onclick=" not in html
 
 
-def test_hsts_in_production(config):
-    config.update({"TNID_ENV": "production", "TNID_ISSUER": "https://id.thainguyen.gov.vn",
-                   "TNID_ALLOW_SQLITE_IN_PRODUCTION": "1",
-                   "TNID_ARGON2_TIME_COST": "2", "TNID_ARGON2_MEMORY_KIB": "19456"})
-    app = create_app(config)
+def test_hsts_in_production(app_factory):
+    app = app_factory(TNID_ENV="production", TNID_ISSUER="https://id.thainguyen.gov.vn",
+                      TNID_ALLOW_SQLITE_IN_PRODUCTION="1", TNID_ARGON2_TIME_COST="2",
+                      TNID_ARGON2_MEMORY_KIB="19456")
     response = app.test_client().get("/healthz", base_url="https://id.thainguyen.gov.vn")
     assert "max-age=" in response.headers["Strict-Transport-Security"]
 

@@ -9,8 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.extensions import db
-from idp.models import CitizenStatus, SsoSession
-from tests.conftest import TEST_PASSWORD, csrf_token
+from idp.models import Citizen, CitizenStatus, SsoSession
+from idp.services import accounts
+from idp.services.clock import utcnow
+from idp.web import deps
+from tests.conftest import TEST_PASSWORD, AuthActions, csrf_token
 
 GENERIC = "Số CCCD hoặc số điện thoại, hoặc mật khẩu chưa đúng"
 
@@ -89,8 +92,6 @@ def test_account_without_password_cannot_sign_in(app, auth, make_citizen):
 def test_locked_account_is_told_only_with_the_right_password(app, auth, make_citizen):
     citizen = make_citizen()
     with app.app_context():
-        from idp.models import Citizen
-
         db.session.get(Citizen, citizen.id).status = CitizenStatus.LOCKED
         db.session.commit()
     wrong = auth.login(citizen.cccd, "wrong password!")
@@ -212,95 +213,56 @@ def test_absolute_session_limit_applies_even_when_active(app, client, auth, make
     assert client.get("/").status_code == 302
 
 
-@pytest.mark.parametrize("config_value,minutes,alive", [("5", 6, False), ("60", 45, True)])
-def test_idle_limit_is_configurable(config, make_citizen, config_value, minutes, alive):
-    config["TNID_SESSION_IDLE_MINUTES"] = config_value
-    from idp import create_app
-    from tests.conftest import AuthActions
-
-    app = create_app(config)
-    client = app.test_client()
+def create_demo_citizen(app, cccd: str, phone: str) -> None:  # noqa: ANN001
     with app.app_context():
-        from idp.services import accounts
-        from idp.services.clock import utcnow
-        from idp.web import deps
-
         accounts.create_citizen(
             db.session,
-            accounts.NewCitizen(cccd="019085000777", full_name="Lê Thị Hoa",
-                                birthdate="1985-01-01", phone="0912000777"),
+            accounts.NewCitizen(cccd=cccd, full_name="Lê Thị Hoa", birthdate="1985-01-01",
+                                phone=phone),
             passwords=deps.passwords(), password=TEST_PASSWORD, today=utcnow().date(),
         )
         db.session.commit()
+
+
+@pytest.mark.parametrize("config_value,minutes,alive", [("5", 6, False), ("60", 45, True)])
+def test_idle_limit_is_configurable(app_factory, config_value, minutes, alive):
+    app = app_factory(TNID_SESSION_IDLE_MINUTES=config_value)
+    create_demo_citizen(app, "019085000777", "0912000777")
+    client = app.test_client()
     AuthActions(client).login("019085000777")
     with app.app_context():
         row = db.session.scalar(select(SsoSession))
         row.last_seen_at -= timedelta(minutes=minutes)
         db.session.commit()
     assert (client.get("/").status_code == 200) is alive
-    with app.app_context():
-        from tests.conftest import _empty_tables
-
-        _empty_tables()
-        db.engine.dispose()
 
 
-def test_https_issuer_uses_host_prefixed_secure_cookie(config, make_citizen):
-    config["TNID_ISSUER"] = "https://id.thainguyen.gov.vn"
-    from idp import create_app
-    from tests.conftest import AuthActions, _empty_tables
-
-    app = create_app(config)
+def test_https_issuer_uses_host_prefixed_secure_cookie(app_factory):
+    app = app_factory(TNID_ISSUER="https://id.thainguyen.gov.vn")
+    create_demo_citizen(app, "019085000888", "0912000888")
     client = app.test_client()
     base = "https://id.thainguyen.gov.vn"
-    try:
-        with app.app_context():
-            from idp.services import accounts
-            from idp.services.clock import utcnow
-            from idp.web import deps
-
-            accounts.create_citizen(
-                db.session,
-                accounts.NewCitizen(cccd="019085000888", full_name="Lê Thị Hoa",
-                                    birthdate="1985-01-01", phone="0912000888"),
-                passwords=deps.passwords(), password=TEST_PASSWORD, today=utcnow().date(),
-            )
-            db.session.commit()
-        page = client.get("/login", base_url=base)
-        token = csrf_token(page.text)
-        response = client.post(
-            "/login", base_url=base, headers={"Referer": f"{base}/login"},
-            data={"csrf_token": token, "identifier": "019085000888", "password": TEST_PASSWORD},
-        )
-        cookie = sso_cookie(response)
-        assert cookie.startswith("__Host-tnid_sso=")
-        assert "Secure" in cookie and "HttpOnly" in cookie
-        assert not re.search(r"Domain=", cookie)
-    finally:
-        with app.app_context():
-            _empty_tables()
-            db.engine.dispose()
+    page = client.get("/login", base_url=base)
+    response = client.post(
+        "/login", base_url=base, headers={"Referer": f"{base}/login"},
+        data={"csrf_token": csrf_token(page.text), "identifier": "019085000888",
+              "password": TEST_PASSWORD},
+    )
+    cookie = sso_cookie(response)
+    assert cookie.startswith("__Host-tnid_sso=")
+    assert "Secure" in cookie and "HttpOnly" in cookie
+    assert not re.search(r"Domain=", cookie)
 
 
-def test_sign_in_is_rate_limited_per_ip(config, make_citizen):
-    config["TNID_LOGIN_RATE_LIMIT"] = "3/minute"
-    from idp import create_app
-    from tests.conftest import AuthActions, _empty_tables
-
-    app = create_app(config)
-    try:
-        actions = AuthActions(app.test_client())
-        statuses = [actions.login("019085000001", "wrong password!").status_code
-                    for _ in range(4)]
-        assert statuses == [401, 401, 401, 429]
-        other_ip = AuthActions(app.test_client())
-        page = other_ip.client.get("/login")
-        response = other_ip.client.post(
-            "/login", environ_base={"REMOTE_ADDR": "10.9.8.7"},
-            data={"csrf_token": csrf_token(page.text), "identifier": "x", "password": "y"},
-        )
-        assert response.status_code == 401  # another address has its own budget
-    finally:
-        with app.app_context():
-            _empty_tables()
-            db.engine.dispose()
+def test_sign_in_is_rate_limited_per_ip(app_factory):
+    app = app_factory(TNID_LOGIN_RATE_LIMIT="3/minute")
+    actions = AuthActions(app.test_client())
+    statuses = [actions.login("019085000001", "wrong password!").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    other = app.test_client()
+    page = other.get("/login")
+    response = other.post(
+        "/login", environ_base={"REMOTE_ADDR": "10.9.8.7"},
+        data={"csrf_token": csrf_token(page.text), "identifier": "x", "password": "y"},
+    )
+    assert response.status_code == 401  # another address has its own budget

@@ -43,8 +43,10 @@ class TemporaryPostgres:
             try:
                 owner = pwd.getpwnam("postgres")
             except KeyError:
-                raise PostgresNotAvailable("Running as root needs the 'postgres' system user "
-                                           "(created by the Debian 'postgresql' package).") from None
+                raise PostgresNotAvailable(
+                    "Running as root needs the 'postgres' system user "
+                    "(created by the Debian 'postgresql' package)."
+                ) from None
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
             self._run_as = ["runuser", "-u", "postgres", "--"]
 

@@ -1,0 +1,257 @@
+"""Tests of idp.database and the alembic migrations, on the suite's backend (sqlite or
+postgresql); every test runs on both, branching on ``backend`` where they differ."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from flask import Flask
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from idp import database
+from idp.extensions import db
+from idp.models import Base, SsoSession
+
+TABLES = {"citizens", "sso_sessions"}
+
+
+def schema_diff(engine: Engine) -> list:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+
+@pytest.fixture
+def engine(migrated: str) -> Iterator[Engine]:
+    engine = create_engine(migrated)
+    database.install_sqlite_pragmas(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_engine(backend: str, database_url: str, tmp_path) -> Iterator[Engine]:
+    """An engine on a brand-new, empty database of the suite's backend."""
+    if backend == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+                               **database.engine_options("sqlite://"))
+        database.install_sqlite_pragmas(engine)
+        yield engine
+        engine.dispose()
+        return
+    name = f"tnid_fresh_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(make_url(database_url).set(database=name))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+# --- Migrations ---------------------------------------------------------------------------------
+
+
+def test_suite_database_is_at_head(engine: Engine):
+    head = database.head_revision(engine)
+    assert head is not None
+    assert database.current_revision(engine) == head
+
+
+def test_migrated_schema_matches_the_models(engine: Engine):
+    assert schema_diff(engine) == []
+
+
+def test_migrated_tables_exist(engine: Engine):
+    assert TABLES <= set(inspect(engine).get_table_names())
+
+
+def test_upgrade_is_idempotent(engine: Engine):
+    head = database.head_revision(engine)
+    database.upgrade(engine)
+    assert database.current_revision(engine) == head
+    assert schema_diff(engine) == []
+
+
+def test_downgrade_to_base_then_upgrade_on_fresh_database(fresh_engine: Engine):
+    assert database.current_revision(fresh_engine) is None
+    assert not TABLES & set(inspect(fresh_engine).get_table_names())
+
+    database.upgrade(fresh_engine)
+    head = database.head_revision(fresh_engine)
+    assert database.current_revision(fresh_engine) == head
+    assert TABLES <= set(inspect(fresh_engine).get_table_names())
+    assert schema_diff(fresh_engine) == []
+
+    database.downgrade(fresh_engine, "base")
+    assert database.current_revision(fresh_engine) is None
+    assert not TABLES & set(inspect(fresh_engine).get_table_names())
+
+    database.upgrade(fresh_engine)
+    assert database.current_revision(fresh_engine) == head
+    assert schema_diff(fresh_engine) == []
+    with fresh_engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO citizens (id, cccd, full_name, birthdate, gender, phone, "
+            "identity_level, status, created_at, updated_at) VALUES (:id, '019085000001', "
+            "'Nguyễn Văn An', '1985-03-12', 'male', '+84912345678', 1, 'active', "
+            ":now, :now)"),
+            {"id": uuid.uuid4().hex if fresh_engine.dialect.name == "sqlite"
+             else str(uuid.uuid4()), "now": datetime(2025, 8, 15)},
+        )
+        assert connection.scalar(text("SELECT count(*) FROM citizens")) == 1
+
+
+def test_migration_step_by_step_matches_head(fresh_engine: Engine):
+    database.upgrade(fresh_engine, "head")
+    head = database.current_revision(fresh_engine)
+    database.downgrade(fresh_engine, "-1")
+    assert database.current_revision(fresh_engine) != head
+    database.upgrade(fresh_engine, "+1")
+    assert database.current_revision(fresh_engine) == head
+
+
+# --- Engine options and pragmas -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///tmp/x.sqlite3", {"connect_args": {"timeout": 10,
+                                                      "check_same_thread": False}}),
+        ("sqlite://", {"connect_args": {"timeout": 10, "check_same_thread": False}}),
+        ("postgresql+psycopg://tnid@db/tnid",
+         {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}),
+    ],
+)
+def test_engine_options(url: str, expected: dict):
+    assert database.engine_options(url) == expected
+
+
+def test_connection_settings(app: Flask, backend: str):
+    with app.app_context():
+        engine = db.engine
+        assert engine.dialect.name == backend
+        with engine.connect() as connection:
+            if backend == "sqlite":
+                assert connection.scalar(text("PRAGMA journal_mode")).lower() == "wal"
+                assert connection.scalar(text("PRAGMA foreign_keys")) == 1
+                assert connection.scalar(text("PRAGMA busy_timeout")) > 0
+                assert connection.scalar(text("PRAGMA synchronous")) == 1  # NORMAL
+            else:
+                assert engine.dialect.driver == "psycopg"
+                assert engine.pool._pre_ping is True
+                assert connection.scalar(text("SHOW server_encoding")) == "UTF8"
+                assert connection.scalar(text("SHOW client_encoding")) == "UTF8"
+                assert int(connection.scalar(text("SHOW server_version_num"))) >= 120000
+
+
+def test_pragmas_apply_to_every_new_connection(app: Flask, backend: str):
+    with app.app_context():
+        engine = db.engine
+        engine.dispose()
+        for _ in range(3):
+            with engine.connect() as connection:
+                if backend == "sqlite":
+                    assert connection.scalar(text("PRAGMA foreign_keys")) == 1
+                else:
+                    assert connection.scalar(text("SELECT 1")) == 1
+            engine.dispose()
+
+
+def test_install_sqlite_pragmas_is_a_no_op_elsewhere():
+    engine = create_engine("postgresql+psycopg://tnid@db.invalid/tnid")
+    database.install_sqlite_pragmas(engine)  # must not connect nor fail
+    engine.dispose()
+
+
+def test_vietnamese_text_round_trips(app: Flask, make_citizen):
+    name = "Đặng Thị Hồng Nhung"
+    citizen = make_citizen(full_name=name)
+    with app.app_context():
+        stored = db.session.scalar(
+            text("SELECT full_name FROM citizens WHERE cccd = :cccd"), {"cccd": citizen.cccd}
+        )
+        assert stored == name
+
+
+# --- Constraints enforced by the database -------------------------------------------------------
+
+
+def sso_row(citizen_id: uuid.UUID) -> SsoSession:
+    now = datetime(2025, 8, 15, 1, 0)
+    return SsoSession(
+        token_hash=uuid.uuid4().bytes * 2, sid=uuid.uuid4().hex, citizen_id=citizen_id,
+        auth_time=now, amr=["pwd"], acr="urn:tnid:acr:1", created_at=now, last_seen_at=now,
+        ip="203.0.113.7", user_agent="test",
+    )
+
+
+def test_foreign_key_is_enforced(app: Flask):
+    with app.app_context():
+        db.session.add(sso_row(uuid.uuid4()))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+        assert db.session.scalar(text("SELECT count(*) FROM sso_sessions")) == 0
+
+
+def test_deleting_a_citizen_cascades_to_sessions(app: Flask, make_citizen):
+    citizen = make_citizen()
+    with app.app_context():
+        db.session.add(sso_row(citizen.id))
+        db.session.commit()
+        db.session.execute(text("DELETE FROM citizens"))
+        db.session.commit()
+        assert db.session.scalar(text("SELECT count(*) FROM sso_sessions")) == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("identity_level", 3), ("identity_level", 0), ("gender", "other")],
+)
+def test_check_constraints_are_enforced(app: Flask, make_citizen, column: str, value):
+    citizen = make_citizen()
+    with app.app_context():
+        with pytest.raises(IntegrityError):
+            db.session.execute(text(f"UPDATE citizens SET {column} = :value WHERE cccd = :cccd"),
+                               {"value": value, "cccd": citizen.cccd})
+            db.session.flush()
+        db.session.rollback()
+
+
+@pytest.mark.parametrize("column", ["cccd", "phone"])
+def test_unique_constraints_are_enforced(app: Flask, make_citizen, column: str):
+    first, second = make_citizen(), make_citizen()
+    with app.app_context():
+        with pytest.raises(IntegrityError):
+            db.session.execute(
+                text(f"UPDATE citizens SET {column} = :value WHERE cccd = :cccd"),
+                {"value": getattr(first, column), "cccd": second.cccd},
+            )
+        db.session.rollback()
+
+
+def test_duplicate_session_token_hash_is_refused(app: Flask, make_citizen):
+    citizen = make_citizen()
+    with app.app_context():
+        row = sso_row(citizen.id)
+        db.session.add(row)
+        db.session.commit()
+        twin = sso_row(citizen.id)
+        twin.token_hash = row.token_hash
+        db.session.add(twin)
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
