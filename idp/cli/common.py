@@ -22,9 +22,15 @@ def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from idp.extensions import db
+
         app = build_app()
         with app.app_context():
-            return func(app, *args, **kwargs)
+            try:
+                return func(app, *args, **kwargs)
+            finally:  # close connections now, not whenever the garbage collector runs
+                db.session.remove()
+                db.engine.dispose()
 
     return wrapper
 
