@@ -52,12 +52,15 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         PREFERRED_URL_SCHEME="https" if secure else "http",
         MAX_CONTENT_LENGTH=256 * 1024,
         WTF_CSRF_TIME_LIMIT=2 * 3600,
-        WTF_CSRF_SSL_STRICT=secure,
+        WTF_CSRF_SSL_STRICT=False,  # see idp.web.origin_check
         BABEL_DEFAULT_LOCALE="vi",
         BABEL_DEFAULT_TIMEZONE="Asia/Ho_Chi_Minh",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_HEADERS_ENABLED=False,
+        # Redis down must not take sign-in down: count in memory until it is back (/readyz
+        # reports it meanwhile).
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_KEY_PREFIX="tnid",
     )
     app.extensions["tnid.settings"] = settings
@@ -67,7 +70,7 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from idp.database import install_sqlite_pragmas
     from idp.extensions import babel, csrf, db, limiter
     from idp.services.passwords import PasswordService
-    from idp.web import errors, i18n, logs, proxy, security_headers
+    from idp.web import errors, i18n, logs, origin_check, proxy, security_headers
 
     db.init_app(app)
     with app.app_context():
@@ -78,7 +81,8 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     i18n.init_app(app)
     logs.init_app(app)
     errors.init_app(app)
-    security_headers.init_app(app, hsts=settings.is_production)
+    origin_check.init_app(app)
+    security_headers.init_app(app, hsts=settings.uses_https)
     app.wsgi_app = proxy.TrustedProxyMiddleware(app.wsgi_app, settings.trusted_proxies)
     app.extensions["tnid.passwords"] = PasswordService(
         time_cost=settings.argon2_time_cost,
@@ -88,8 +92,9 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp import account, auth, ops
+    from idp import account, auth, oidc, ops
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
+    oidc.init_app(app)

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 # Argon2id floor from OWASP's Password Storage Cheat Sheet (m=19 MiB, t=2, p=1).
 OWASP_MIN_MEMORY_KIB = 19456
 OWASP_MIN_TIME_COST = 2
@@ -57,6 +61,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("TNID_ARGON2_PARALLELISM", "1", "Argon2id lanes."),
     Option("TNID_LOGIN_RATE_LIMIT", "30/minute;300/hour", "Sign-in form submissions allowed "
            "per client IP (flask-limiter syntax)."),
+    Option("TNID_CODE_LIFETIME_SECONDS", "60", "Authorization codes expire this long after "
+           "issue (single use)."),
+    Option("TNID_ACCESS_TOKEN_LIFETIME_SECONDS", "600", "Access token lifetime."),
+    Option("TNID_ID_TOKEN_LIFETIME_SECONDS", "600", "ID token lifetime; retired signing keys "
+           "stay published this long (plus 5 minutes) after rotation."),
+    Option("TNID_REFRESH_TOKEN_IDLE_DAYS", "30", "A refresh token unused this long expires "
+           "(sliding: each rotation starts a new period)."),
+    Option("TNID_REFRESH_TOKEN_MAX_DAYS", "90", "No refresh token of a grant lives past this, "
+           "however often it is used."),
+    Option("TNID_LOGOUT_DELIVERY", "background", "background | inline: send back-channel "
+           "logout tokens after the response (default) or before it."),
     Option("TNID_INSTANCE_PATH", None, "Folder for the SQLite database and the development "
            "secret key. Default: instance/ next to the idp package."),
     Option("TNID_LOG_LEVEL", "INFO", "DEBUG | INFO | WARNING | ERROR. Logs are JSON lines on "
@@ -80,6 +95,12 @@ class Settings:
     login_rate_limit: str
     log_level: str
     allow_sqlite_in_production: bool
+    code_lifetime_seconds: int = 60
+    access_token_lifetime_seconds: int = 600
+    id_token_lifetime_seconds: int = 600
+    refresh_token_idle_days: int = 30
+    refresh_token_max_days: int = 90
+    logout_delivery: str = "background"
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -101,10 +122,9 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
     warnings: list[str] = []
 
     issuer = _issuer(raw["TNID_ISSUER"] or "", production)
-    database_url = raw["TNID_DATABASE_URL"] or f"sqlite:///{instance_path / 'tnid.sqlite3'}"
+    database_url = _database_url(
+        raw["TNID_DATABASE_URL"] or f"sqlite:///{instance_path / 'tnid.sqlite3'}")
     allow_sqlite = _flag("TNID_ALLOW_SQLITE_IN_PRODUCTION", raw)
-    if not database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
-        raise ConfigError("TNID_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL.")
     if production and database_url.startswith("sqlite:") and not allow_sqlite:
         raise ConfigError(
             "Refusing SQLite in production: set TNID_DATABASE_URL to PostgreSQL, or "
@@ -126,23 +146,68 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
     if production and (time_cost < OWASP_MIN_TIME_COST or memory_kib < OWASP_MIN_MEMORY_KIB):
         raise ConfigError("Argon2id parameters are below OWASP's minimum (m=19456 KiB, t=2).")
 
+    redis_url = _redis_url(raw["TNID_REDIS_URL"])
+    if production and not raw["TNID_TRUSTED_PROXIES"]:
+        warnings.append("TNID_TRUSTED_PROXIES is empty: behind a load balancer every citizen "
+                        "shares its address and one sign-in rate limit.")
+
     return Settings(
         env=env,
         issuer=issuer,
         database_url=database_url,
         secret_key=secret_key,
-        redis_url=raw["TNID_REDIS_URL"] or None,
+        redis_url=redis_url,
         trusted_proxies=_networks(raw["TNID_TRUSTED_PROXIES"] or ""),
         session_idle_minutes=_int("TNID_SESSION_IDLE_MINUTES", raw, 1, 24 * 60),
         session_max_hours=_int("TNID_SESSION_MAX_HOURS", raw, 1, 24 * 30),
         argon2_time_cost=time_cost,
         argon2_memory_kib=memory_kib,
         argon2_parallelism=_int("TNID_ARGON2_PARALLELISM", raw, 1, 16),
-        login_rate_limit=(raw["TNID_LOGIN_RATE_LIMIT"] or "").strip() or "30/minute",
+        login_rate_limit=_rate_limit("TNID_LOGIN_RATE_LIMIT", raw),
         log_level=_log_level(raw["TNID_LOG_LEVEL"] or "INFO"),
         allow_sqlite_in_production=allow_sqlite,
+        code_lifetime_seconds=_int("TNID_CODE_LIFETIME_SECONDS", raw, 10, 600),
+        access_token_lifetime_seconds=_int("TNID_ACCESS_TOKEN_LIFETIME_SECONDS", raw, 60, 86400),
+        id_token_lifetime_seconds=_int("TNID_ID_TOKEN_LIFETIME_SECONDS", raw, 60, 86400),
+        refresh_token_idle_days=_int("TNID_REFRESH_TOKEN_IDLE_DAYS", raw, 1, 365),
+        refresh_token_max_days=_int("TNID_REFRESH_TOKEN_MAX_DAYS", raw, 1, 3650),
+        logout_delivery=_choice("TNID_LOGOUT_DELIVERY", raw, ("background", "inline")),
         warnings=tuple(warnings),
     )
+
+
+def _database_url(value: str) -> str:
+    value = value.strip()
+    if value.startswith("postgresql://"):  # always psycopg 3, never a missing psycopg2
+        value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ConfigError("TNID_DATABASE_URL is not a database URL.") from None
+    if url.drivername not in ("sqlite", "postgresql+psycopg"):
+        raise ConfigError("TNID_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL.")
+    if url.drivername == "sqlite" and not url.database:
+        raise ConfigError("TNID_DATABASE_URL for SQLite needs a file path (sqlite:///path).")
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("TNID_REDIS_URL must start with redis://, rediss:// or unix://.")
+    return value
+
+
+def _rate_limit(name: str, raw: Mapping[str, str | None]) -> str:
+    value = (raw[name] or "").strip()
+    try:
+        if not parse_many(value):
+            raise ValueError(value)
+    except ValueError:
+        raise ConfigError(f"{name} must look like '30/minute;300/hour', not {value!r}.") from None
+    return value
 
 
 def _issuer(value: str, production: bool) -> str:
@@ -151,10 +216,14 @@ def _issuer(value: str, production: bool) -> str:
         raise ConfigError("TNID_ISSUER must not contain spaces or control characters.")
     if "?" in value or "#" in value:
         raise ConfigError("TNID_ISSUER must not have a query or fragment (OIDC Discovery §3).")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ConfigError(f"TNID_ISSUER is not a valid URL: {value!r}.") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise ConfigError(f"TNID_ISSUER must be an absolute http(s) URL, not {value!r}.")
-    if production and parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if production and parts.scheme == "http" and not _is_loopback(host):
         raise ConfigError("TNID_ISSUER must use https:// in production (http only on loopback).")
     return value.rstrip("/")
 
@@ -200,6 +269,13 @@ def _int(name: str, raw: Mapping[str, str | None], low: int, high: int) -> int:
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, not {number}.")
     return number
+
+
+def _choice(name: str, raw: Mapping[str, str | None], allowed: tuple[str, ...]) -> str:
+    value = (raw[name] or "").strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
+    return value
 
 
 def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

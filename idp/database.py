@@ -17,9 +17,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def engine_options(database_url: str) -> dict[str, Any]:
     if make_url(database_url).get_backend_name() == "sqlite":
-        # timeout = busy timeout in seconds: writers wait for each other instead of failing.
-        return {"connect_args": {"timeout": 10, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+        # timeout = SQLite's busy timeout: writers wait for each other instead of failing.
+        return {"connect_args": {"timeout": 10, "check_same_thread": False},
+                "hide_parameters": True}
+    # hide_parameters: errors in logs never carry a CCCD, phone or hash.
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "hide_parameters": True}
 
 
 def install_sqlite_pragmas(engine: Engine) -> None:
@@ -32,7 +34,6 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from idp import create_app, database
 from idp.extensions import db
@@ -99,6 +99,30 @@ def _empty_tables() -> None:
     with db.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(text(f"DELETE FROM {table.name}"))
+
+
+_KEY_ROWS: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+def signing_keys(app: Flask) -> None:
+    """The provider's signing keys. Generated once per run (RSA key generation is slow) and
+    put back in the emptied table for each test that needs them."""
+    from sqlalchemy import insert
+
+    from idp.models import SigningKey
+    from idp.services import keys
+
+    with app.app_context():
+        if not _KEY_ROWS:
+            keys.ensure_keys(db.session, keys.box_for(app.config["SECRET_KEY"]), utcnow())
+            db.session.commit()
+            columns = [c.name for c in SigningKey.__table__.columns]
+            _KEY_ROWS.extend({c: getattr(row, c) for c in columns}
+                             for row in db.session.scalars(select(SigningKey)))
+        else:
+            db.session.execute(insert(SigningKey), _KEY_ROWS)
+            db.session.commit()
 
 
 @pytest.fixture

@@ -17,11 +17,7 @@ def home() -> Response | str:
     if sso is None:
         return redirect(url_for("auth.login"))
     citizen = sso.citizen
-    commune = (
-        f"{identifiers.commune_name(citizen.commune_code)}, "
-        f"{identifiers.commune_province_name(citizen.commune_code)}"
-        if citizen.commune_code else None
-    )
+    commune = identifiers.describe_commune(citizen.commune_code) if citizen.commune_code else None
     return render_template(
         "account/home.html",
         citizen=citizen,

@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from idp.auth import login, logout  # noqa: E402, F401  (registers the views)
+from idp.auth import consent, login, logout, select_account  # noqa: E402, F401  (views)

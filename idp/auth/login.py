@@ -1,16 +1,22 @@
-"""``/login``: password sign-in by CCCD or phone number."""
+"""``/login``: password sign-in by CCCD or phone number.
+
+When an app sent the citizen here (``?interaction=``), the page names the app, pre-fills the
+``login_hint`` and, once signed in, resumes the authorization request.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import flash, make_response, redirect, render_template, request, session, url_for
+from flask import make_response, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp.auth import bp
 from idp.auth.forms import LoginForm
+from idp.auth.interaction_view import interaction_context
 from idp.extensions import db, limiter
+from idp.oidc import interaction
 from idp.services import accounts, sso_sessions
 from idp.services.clock import utcnow
 from idp.web import current_session, deps
@@ -19,9 +25,6 @@ log = logging.getLogger("tnid.audit")
 
 GENERIC_FAILURE = _l(
     "The ID or phone number, or the password, is not correct. Please check and try again."
-)
-LOCKED = _l(
-    "Your account is temporarily locked. Please contact your commune office for help."
 )
 
 
@@ -32,14 +35,19 @@ def _login_limit() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def login() -> Response | str:
+    token = request.args.get("interaction")
+    pending = interaction.load(token)
     form = LoginForm()
+    page = {"form": form, **interaction_context(pending, token)}
     if request.method == "GET":
-        if current_session.current_sso() is not None:
+        if pending is None and current_session.current_sso() is not None:
             return redirect(url_for("account.home"))
-        return render_template("auth/login.html", form=form)
+        if pending is not None and not form.identifier.data:
+            form.identifier.data = pending.params.get("login_hint", "")[:64]
+        return render_template("auth/login.html", **page)
 
     if not form.validate_on_submit():
-        return render_template("auth/login.html", form=form), 400
+        return render_template("auth/login.html", **page), 400
 
     result = accounts.authenticate_password(
         db.session, form.identifier.data, form.password.data, passwords=deps.passwords()
@@ -49,11 +57,11 @@ def login() -> Response | str:
         log.info("account:login:failure",
                  extra={"ip": request.remote_addr, "reason": "locked" if result.locked else "bad"})
         form.password.data = ""
-        return render_template(
-            "auth/login.html", form=form, error=LOCKED if result.locked else GENERIC_FAILURE
-        ), 401
+        # A locked account gets the same answer: telling "locked" only to someone with the
+        # right password would confirm the password to whoever is guessing it.
+        return render_template("auth/login.html", error=GENERIC_FAILURE, **page), 401
 
-    token, sso = sso_sessions.start_session(
+    cookie, sso = sso_sessions.start_session(
         db.session, result.citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
         ip=request.remote_addr or "", user_agent=request.user_agent.string,
         now=utcnow(), replaces=current_session.cookie_token(),
@@ -64,15 +72,8 @@ def login() -> Response | str:
                     "sid": sso.sid, "method": "pwd"})
     # New privilege level, new CSRF token (the old one may have been seen by someone else).
     session.pop("csrf_token", None)
-    response = make_response(redirect(url_for("account.home")))
-    current_session.set_cookie(response, token)
+    target = interaction.resume_url(token) if pending is not None else url_for("account.home")
+    response = make_response(redirect(target))
+    current_session.set_cookie(response, cookie)
     return response
 
-
-@bp.app_context_processor
-def inject_signed_in() -> dict[str, object]:
-    return {"current_sso": current_session.current_sso}
-
-
-def flash_signed_out() -> None:
-    flash(_l("You have signed out."), "info")

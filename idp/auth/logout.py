@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
-from flask import make_response, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp.auth import bp
 from idp.auth.forms import LogoutForm
-from idp.auth.login import flash_signed_out
-from idp.extensions import db
-from idp.services import sso_sessions
+from idp.auth.sign_out import sign_out_current
 from idp.web import current_session
-
-log = logging.getLogger("tnid.audit")
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -26,15 +21,5 @@ def logout() -> Response | str:
         return render_template("auth/logout.html", form=form)
     if not form.validate_on_submit():
         return render_template("auth/logout.html", form=form), 400
-    sso = current_session.current_sso()
-    sid = sso.sid if sso is not None else None
-    token = current_session.cookie_token()
-    if token:
-        sso_sessions.end_session(db.session, token)
-        db.session.commit()
-    if sid is not None:
-        log.info("account:logout", extra={"ip": request.remote_addr, "sid": sid})
-    flash_signed_out()
-    response = make_response(redirect(url_for("auth.login")))
-    current_session.clear_cookie(response)
-    return response
+    flash(_l("You have signed out."), "info")
+    return sign_out_current(make_response(redirect(url_for("auth.login"))))

@@ -11,7 +11,9 @@ import sys
 import click
 
 from idp.cli.citizens import citizens
+from idp.cli.clients import clients
 from idp.cli.demo import demo
+from idp.cli.keys import keys
 from idp.cli.server import init, serve
 from idp.config import ConfigError
 
@@ -29,7 +31,9 @@ def cli() -> None:
 cli.add_command(init)
 cli.add_command(serve)
 cli.add_command(citizens)
+cli.add_command(clients)
 cli.add_command(demo)
+cli.add_command(keys)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from idp.extensions import db
 from idp.models import Citizen, CitizenStatus
 from idp.services import accounts
 from idp.services.clock import utcnow
-from idp.services.identifiers import InvalidInput
+from idp.services.identifiers import InvalidInput, normalize_commune_code
 from idp.web import deps
 
 
@@ -93,7 +93,11 @@ def list_(app: Flask, commune_code: str | None, status: str | None, level: str |
     """List citizens, newest first."""
     query = select(Citizen).order_by(Citizen.created_at.desc(), Citizen.id).limit(limit)
     if commune_code:
-        query = query.where(Citizen.commune_code == commune_code.zfill(5))
+        try:
+            commune_code = normalize_commune_code(commune_code)
+        except InvalidInput as error:
+            fail(f"commune: {error.message}")
+        query = query.where(Citizen.commune_code == commune_code)
     if status:
         query = query.where(Citizen.status == CitizenStatus(status))
     if level:

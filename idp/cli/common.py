@@ -22,12 +22,22 @@ def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+
         from idp.extensions import db
 
         app = build_app()
         with app.app_context():
             try:
                 return func(app, *args, **kwargs)
+            except (OperationalError, ProgrammingError) as error:
+                db.session.rollback()
+                if "no such table" in str(error.orig) or "does not exist" in str(error.orig):
+                    fail("The database has no schema yet: run `tnid init` first.")
+                fail(f"The database is unreachable ({type(error.orig).__name__}).")
+            except SQLAlchemyError as error:
+                db.session.rollback()
+                fail(f"Database error ({type(error).__name__}); nothing was changed.")
             finally:  # close connections now, not whenever the garbage collector runs
                 db.session.remove()
                 db.engine.dispose()

@@ -11,9 +11,12 @@ from idp.cli.common import build_app, with_app
 @click.command()
 @with_app
 def init(app: Flask) -> None:
-    """Create or upgrade the database schema (idempotent)."""
+    """Create or upgrade the database schema and the signing keys (idempotent)."""
     from idp import database
     from idp.extensions import db
+    from idp.services import keys
+    from idp.services.clock import utcnow
+    from idp.web import deps
 
     before = database.current_revision(db.engine)
     database.upgrade(db.engine)
@@ -22,6 +25,10 @@ def init(app: Flask) -> None:
         click.echo(f"Schema already up to date (revision {after}).")
     else:
         click.echo(f"Schema upgraded: {before or 'empty'} -> {after}.")
+    created = keys.ensure_keys(db.session, keys.box_for(deps.settings().secret_key), utcnow())
+    db.session.commit()
+    click.echo(f"Signing keys: {len(created)} created." if created
+               else "Signing keys already in place.")
 
 
 @click.command()

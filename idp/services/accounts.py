@@ -9,6 +9,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.models import Citizen, CitizenStatus
@@ -72,7 +73,12 @@ def create_citizen(
         email=email, commune_code=commune, identity_level=level, password_hash=password_hash,
     )
     session.add(citizen)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another request registered the same CCCD or phone just now
+        session.rollback()
+        raise DuplicateAccount("cccd", _l("This citizen ID number or phone number already "
+                                          "has an account.")) from None
     return citizen
 
 

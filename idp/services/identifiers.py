@@ -128,8 +128,9 @@ def check_cccd_consistency(cccd: str, birthdate: date, gender: Gender | None) ->
 
 def mask_cccd(cccd: str) -> str:
     """Mask for screens and e-mails: "001099012345" -> "001******345"."""
-    cccd = normalize_cccd(cccd)
-    return f"{cccd[:3]}{'*' * 6}{cccd[-3:]}"
+    # Stored values are already valid: slice, never re-validate (a rule change must not
+    # break the page of a citizen registered under the old rule).
+    return f"{cccd[:3]}{'*' * max(len(cccd) - 6, 0)}{cccd[-3:]}"
 
 
 # --- Phone ------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def normalize_phone(raw: str) -> str:
 
 def mask_phone(e164: str) -> str:
     """Mask in national format, as people know their number: "+84912345678" -> "091****678"."""
-    national = "0" + normalize_phone(e164)[3:]
+    national = "0" + e164[3:] if e164.startswith("+84") else e164
     return f"{national[:3]}{'*' * (len(national) - 6)}{national[-3:]}"
 
 
@@ -319,6 +320,15 @@ def commune_name(code: str) -> str:
 def commune_province_name(code: str) -> str:
     """Province of a ward: "05719" -> "Thái Nguyên"."""
     return Province.from_code(_ward(code).province_code).name
+
+
+def describe_commune(code: str) -> str:
+    """"Xã Sảng Mộc, Thái Nguyên" for display; the bare code if the unit no longer exists
+    (a later reform must not break a citizen's pages)."""
+    try:
+        return f"{commune_name(code)}, {commune_province_name(code)}"
+    except InvalidInput:
+        return code
 
 
 def _collation_key(name: str) -> tuple[str, str]:

@@ -40,7 +40,9 @@ def switch_url(code: str) -> str:
     """The current page in another language (same path, same query, new ``lang``)."""
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     args.append(("lang", code))
-    return f"{request.path}?{urlencode(args)}"
+    # Query-only relative link: the path is never echoed, so "/\\evil.example" cannot become
+    # an off-site link.
+    return f"?{urlencode(args)}"
 
 
 def init_app(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 # No inline script or style anywhere: every page loads /static files only. No form-action:
 # Chromium applies it to the redirect after a form post, which would block the return to a
@@ -19,10 +19,15 @@ def init_app(app: Flask, *, hsts: bool) -> None:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin: apps never learn which ThaiNguyen ID page a citizen came from.
+        headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if "Cache-Control" not in headers and not request.path.startswith("/static/"):
+            # Pages carry personal data; on a shared commune-office computer Back must not
+            # show the previous citizen's page.
+            headers["Cache-Control"] = "no-store"
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         return response

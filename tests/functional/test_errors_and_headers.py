@@ -35,8 +35,8 @@ def test_security_headers_on_every_response(client, path):
     assert "frame-ancestors 'none'" in csp
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Referrer-Policy"] == "no-referrer"
-    assert "Strict-Transport-Security" not in headers  # development
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in headers  # plain http issuer
 
 
 def test_pages_have_no_inline_script_or_style(client):
@@ -60,6 +60,7 @@ def test_logs_are_json_lines_without_secrets(app, auth, make_citizen, caplog):
     caplog.set_level(logging.INFO)
     auth.login(citizen.cccd, "sai mật khẩu rồi")
     auth.login(citizen.cccd, TEST_PASSWORD)
+    auth.client.get("/login?code=s3cr3t-code&login_hint=0912345678")
     formatter = JsonFormatter()
     with app.test_request_context():
         lines = [formatter.format(record) for record in caplog.records]
@@ -68,5 +69,6 @@ def test_logs_are_json_lines_without_secrets(app, auth, make_citizen, caplog):
     joined = "\n".join(lines)
     assert TEST_PASSWORD not in joined and "sai mật khẩu" not in joined
     assert citizen.cccd not in joined and citizen.phone not in joined
+    assert "s3cr3t-code" not in joined and "0912345678" not in joined
     access = [e for e in events if e["msg"] == "request"]
     assert access and all("?" not in e["path"] for e in access)

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
 from babel.messages.catalog import Catalog
@@ -217,11 +217,18 @@ def test_switch_link_for_the_other_language_keeps_the_query(client):
     assert _is_vietnamese(page)
     assert 'class="lang-current" lang="vi"' in page.text
     link = urlsplit(_switch_link(page, "en"))
-    assert link.path == "/login"
+    assert link.path == ""  # query-only: stays on this page, never echoes the path
     assert parse_qsl(link.query) == [
         ("client_id", "demo"), ("ui_locales", "vi"), ("next", "/"), ("lang", "en")
     ]
-    assert _is_english(client.get(_switch_link(page, "en")))
+    assert _is_english(client.get(urljoin("/login", _switch_link(page, "en"))))
+
+
+def test_switch_link_never_points_off_site(client):
+    page = client.get("/%5Cevil.example/x")
+    assert page.status_code == 404
+    link = _switch_link(page, "en")
+    assert link.startswith("?") and "evil.example" not in link
 
 
 def test_switch_link_replaces_an_earlier_lang(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 
@@ -61,7 +62,7 @@ def test_session_cookie_is_httponly_lax_and_opaque(app, auth, make_citizen):
     assert citizen.cccd not in value and len(value) >= 43
     with app.app_context():
         row = db.session.scalar(select(SsoSession))
-        assert row.token_hash != value.encode()
+        assert row.token_hash == hashlib.sha256(value.encode()).digest()  # only the hash kept
         assert row.amr == ["pwd"] and row.acr == "urn:tnid:acr:1"
 
 
@@ -89,15 +90,17 @@ def test_account_without_password_cannot_sign_in(app, auth, make_citizen):
     assert session_count(app) == 0
 
 
-def test_locked_account_is_told_only_with_the_right_password(app, auth, make_citizen):
+def test_locked_account_gets_the_generic_answer_even_with_the_right_password(
+        app, auth, make_citizen):
     citizen = make_citizen()
     with app.app_context():
         db.session.get(Citizen, citizen.id).status = CitizenStatus.LOCKED
         db.session.commit()
     wrong = auth.login(citizen.cccd, "wrong password!")
-    assert GENERIC in wrong.text and "tạm khóa" not in wrong.text
     right = auth.login(citizen.cccd)
-    assert right.status_code == 401 and "tạm khóa" in right.text
+    # Saying "locked" only to the right password would confirm it to a guesser.
+    assert wrong.status_code == right.status_code == 401
+    assert GENERIC in wrong.text and GENERIC in right.text and "tạm khóa" not in right.text
     assert session_count(app) == 0
 
 
@@ -155,10 +158,32 @@ def test_sign_in_again_regenerates_the_session_id(app, client, auth, make_citize
 
 def test_sign_in_renews_the_csrf_token(client, auth, make_citizen):
     citizen = make_citizen()
-    before = csrf_token(client.get("/login").text)
+    client.get("/login")
+    with client.session_transaction() as cookie_session:
+        before = cookie_session["csrf_token"]
     auth.login(citizen.cccd)
-    after = csrf_token(client.get("/logout").text)
+    client.get("/logout")
+    with client.session_transaction() as cookie_session:
+        after = cookie_session["csrf_token"]
     assert before != after
+
+
+def test_ui_cookie_is_also_httponly_and_lax(client):
+    header = next(h for h in client.get("/login").headers.getlist("Set-Cookie")
+                  if h.startswith("tnid="))
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+
+
+def test_cross_site_post_is_refused_even_with_a_token(app, client, make_citizen):
+    citizen = make_citizen()
+    token = csrf_token(client.get("/login").text)
+    response = client.post("/login", headers={"Origin": "https://evil.example"}, data={
+        "csrf_token": token, "identifier": citizen.cccd, "password": TEST_PASSWORD})
+    assert response.status_code == 400
+    assert session_count(app) == 0
+    same_site = client.post("/login", headers={"Origin": "http://localhost"}, data={
+        "csrf_token": token, "identifier": citizen.cccd, "password": TEST_PASSWORD})
+    assert same_site.status_code == 302
 
 
 def test_home_needs_a_session(client):
@@ -243,8 +268,8 @@ def test_https_issuer_uses_host_prefixed_secure_cookie(app_factory):
     client = app.test_client()
     base = "https://id.thainguyen.gov.vn"
     page = client.get("/login", base_url=base)
-    response = client.post(
-        "/login", base_url=base, headers={"Referer": f"{base}/login"},
+    response = client.post(  # no Referer: privacy tools strip it, sign-in must still work
+        "/login", base_url=base,
         data={"csrf_token": csrf_token(page.text), "identifier": "019085000888",
               "password": TEST_PASSWORD},
     )

@@ -31,6 +31,7 @@ PRODUCTION = {
     "TNID_ISSUER": "https://id.thainguyen.gov.vn",
     "TNID_DATABASE_URL": PG_URL,
     "TNID_SECRET_KEY": SECRET,
+    "TNID_TRUSTED_PROXIES": "10.0.0.0/24",
 }
 
 
@@ -199,11 +200,41 @@ def test_log_level_is_normalised(tmp_path: Path, raw: str, expected: str):
         "sqlite:////var/lib/tnid/tnid.sqlite3",
         "sqlite:///:memory:",
         "postgresql+psycopg://tnid:secret@db:5432/tnid",
-        "postgresql://tnid@db/tnid",
     ],
 )
 def test_supported_database_urls(tmp_path: Path, url: str):
     assert load_settings({"TNID_DATABASE_URL": url}, tmp_path).database_url == url
+
+
+def test_plain_postgresql_url_means_psycopg3(tmp_path: Path):
+    settings = load_settings({"TNID_DATABASE_URL": "postgresql://tnid@db/tnid"}, tmp_path)
+    assert settings.database_url == "postgresql+psycopg://tnid@db/tnid"
+
+
+def test_production_without_trusted_proxies_warns(tmp_path: Path):
+    settings = load_settings(production(TNID_TRUSTED_PROXIES=None), tmp_path)
+    assert any("TNID_TRUSTED_PROXIES" in w for w in settings.warnings)
+
+
+@pytest.mark.parametrize(("environ", "match"), [
+    ({"TNID_REDIS_URL": "foo"}, "TNID_REDIS_URL"),
+    ({"TNID_REDIS_URL": "http://cache:6379"}, "TNID_REDIS_URL"),
+    ({"TNID_LOGIN_RATE_LIMIT": "lots"}, "TNID_LOGIN_RATE_LIMIT"),
+    ({"TNID_LOGIN_RATE_LIMIT": "   "}, "TNID_LOGIN_RATE_LIMIT"),
+    ({"TNID_DATABASE_URL": "sqlite:garbage"}, "TNID_DATABASE_URL"),
+    ({"TNID_DATABASE_URL": "sqlite://"}, "TNID_DATABASE_URL"),
+    ({"TNID_ISSUER": "http://[::1"}, "TNID_ISSUER"),
+    ({"TNID_LOGOUT_DELIVERY": "carrier-pigeon"}, "TNID_LOGOUT_DELIVERY"),
+])
+def test_more_malformed_values_are_refused(tmp_path: Path, environ: dict, match: str):
+    refuse(environ, tmp_path, match)
+
+
+def test_rate_limit_and_redis_are_kept(tmp_path: Path):
+    settings = load_settings({"TNID_LOGIN_RATE_LIMIT": "5/minute", "TNID_REDIS_URL":
+                              "redis://cache:6379/0"}, tmp_path)
+    assert settings.login_rate_limit == "5/minute"
+    assert settings.redis_url == "redis://cache:6379/0"
 
 
 def test_integer_settings_are_read(tmp_path: Path):

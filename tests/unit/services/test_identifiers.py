@@ -150,7 +150,7 @@ def test_check_cccd_consistency_rejects(cccd, birthdate, gender, field):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("001099012345", "001******345"), ("019 199 000 123", "019******123")],
+    [("001099012345", "001******345"), ("019199000123", "019******123")],
 )
 def test_mask_cccd(raw, expected):
     assert ids.mask_cccd(raw) == expected
@@ -257,8 +257,10 @@ def test_mask_phone(e164, expected):
     assert ids.mask_phone(e164) == expected
 
 
-def test_mask_phone_rejects_garbage():
-    assert_invalid("phone", ids.mask_phone, "not a phone")
+def test_masks_work_on_stored_values_without_revalidating():
+    # A stored number that a later libphonenumber release no longer likes still displays.
+    assert ids.mask_phone("+84199999999") == "019****999"
+    assert ids.mask_cccd("999099012345") == "999******345"
 
 
 # --- Names --------------------------------------------------------------------------------------

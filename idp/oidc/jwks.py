@@ -1,0 +1,20 @@
+"""The provider's public keys (RFC 7517): the next, active and recently retired keys."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+
+from idp.extensions import db, limiter
+from idp.oidc import bp
+from idp.services import keys
+from idp.services.clock import utcnow
+
+
+@bp.get("/jwks")
+@limiter.exempt
+def jwks() -> Response:
+    response = jsonify(keys.public_jwks(db.session, utcnow()))
+    # Short: a rotation publishes the next key well before it signs (see services.keys).
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
