@@ -4,13 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: demo test lint install system-deps translations clean
+.PHONY: demo test lint install system-deps translations clean interop bench
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-system-deps venv
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || scripts/ensure-system-deps venv
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e ".[dev,postgres,redis]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,postgres,redis]"
 	@touch $@
 
 install: $(BIN)/.installed
@@ -29,6 +29,15 @@ test: install system-deps
 
 system-deps:
 	@scripts/ensure-system-deps
+
+## interop: pyoidc (OpenID Certified RP) signs in to a running `make demo` with every client auth method
+interop: install
+	$(BIN)/python scripts/interop-check
+
+## bench: the OIDC hot endpoints through gunicorn pinned to vCPU 0 (SQLite, then PostgreSQL)
+bench: install system-deps
+	$(BIN)/python bench/oidc_endpoints.py --db sqlite
+	$(BIN)/python bench/oidc_endpoints.py --db postgresql
 
 lint: install
 	$(BIN)/ruff check .

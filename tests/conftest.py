@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text
+from werkzeug.serving import make_server
 
 from idp import create_app, database
 from idp.extensions import db
@@ -128,6 +130,22 @@ def signing_keys(app: Flask) -> None:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def live_server(app_factory: Callable[..., Flask]) -> Iterator[str]:
+    """An app on a real loopback port (threaded) whose issuer is that address, for real HTTP
+    clients and browsers. It shares the test database with ``app``."""
+    served: dict[str, Flask] = {}
+    server = make_server("127.0.0.1", 0, lambda environ, start: served["app"](environ, start),
+                         threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    served["app"] = app_factory(TNID_ISSUER=url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    thread.join(timeout=10)
 
 
 @pytest.fixture

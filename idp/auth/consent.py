@@ -11,9 +11,9 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from idp.auth import bp
-from idp.auth.interaction_view import interaction_context
+from idp.auth.interaction_view import app_language, expired_page, interaction_context
 from idp.extensions import db
-from idp.models import Citizen
+from idp.models import Citizen, SsoSession
 from idp.oidc import interaction
 from idp.services import consents, identifiers
 from idp.services.clock import utcnow
@@ -50,12 +50,16 @@ def data_items(citizen: Citizen, scopes: list[str]) -> list[tuple[str, str]]:
 
 
 @bp.route("/consent", methods=["GET", "POST"])
-def consent() -> Response | str:
+def consent() -> Response | str | tuple[str, int]:
     token = request.args.get("interaction")
     pending = interaction.load(token)
     if pending is None:
-        return render_template("errors/error.html", status=400, message=_l(
-            "This sign-in request has expired. Please go back to the app and start again.")), 400
+        return expired_page()
+    with app_language(pending.params):
+        return _consent(token, pending)
+
+
+def _consent(token: str, pending: interaction.Interaction) -> Response | str | tuple[str, int]:
     sso = current_session.current_sso()
     if sso is None:
         return redirect(url_for("auth.login", interaction=token))
@@ -64,16 +68,25 @@ def consent() -> Response | str:
     if client is None:
         return render_template("errors/error.html", status=400, message=_l(
             "This app is no longer available.")), 400
+    # The same rule as the authorization endpoint (idp.oidc.authorize_checks.check_scope).
     scopes = (client.get_allowed_scope(pending.params.get("scope")) or "").split()
     form = ConsentForm()
-    if request.method == "POST" and form.validate_on_submit():
-        if request.form.get("decision") != "allow":
-            log.info("consent:denied", extra={"client_id": client.client_id, "sid": sso.sid})
-            return redirect(url_for("oidc.cancel", interaction=token))
-        consents.grant(db.session, sso.citizen_id, client.client_id, scopes, utcnow())
-        db.session.commit()
-        log.info("consent:granted", extra={"client_id": client.client_id, "sid": sso.sid,
-                                           "scopes": " ".join(sorted(scopes))})
-        return redirect(interaction.resume_url(interaction.mark_done(pending, "consent")))
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            return _decide(pending, token, sso, client.client_id, scopes)
+        status = 400  # stale or forged form: nothing is recorded, the citizen can try again
     return render_template("auth/consent.html", form=form, items=data_items(sso.citizen, scopes),
-                           citizen=sso.citizen, **page)
+                           citizen=sso.citizen, **page), status
+
+
+def _decide(pending: interaction.Interaction, token: str, sso: SsoSession, client_id: str,
+            scopes: list[str]) -> Response:
+    if request.form.get("decision") != "allow":
+        log.info("consent:denied", extra={"client_id": client_id, "sid": sso.sid})
+        return redirect(url_for("oidc.cancel", interaction=token))
+    consents.grant(db.session, sso.citizen_id, client_id, scopes, utcnow())
+    db.session.commit()
+    log.info("consent:granted", extra={"client_id": client_id, "sid": sso.sid,
+                                       "scopes": " ".join(sorted(scopes))})
+    return redirect(interaction.resume_url(interaction.mark_done(pending, "consent")))

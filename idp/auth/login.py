@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from idp.auth import bp
 from idp.auth.forms import LoginForm
-from idp.auth.interaction_view import interaction_context
+from idp.auth.interaction_view import app_language, interaction_context
 from idp.extensions import db, limiter
 from idp.oidc import interaction
 from idp.services import accounts, sso_sessions
@@ -37,12 +37,18 @@ def _login_limit() -> str:
 def login() -> Response | str:
     token = request.args.get("interaction")
     pending = interaction.load(token)
+    with app_language(pending.params if pending else None):
+        return _login(token, pending)
+
+
+def _login(token: str | None, pending: interaction.Interaction | None) -> Response | str:
     form = LoginForm()
     page = {"form": form, **interaction_context(pending, token)}
     if request.method == "GET":
         if pending is None and current_session.current_sso() is not None:
             return redirect(url_for("account.home"))
         if pending is not None and not form.identifier.data:
+            # OIDC Core §3.1.2.1 login_hint: the app knows who is coming.
             form.identifier.data = pending.params.get("login_hint", "")[:64]
         return render_template("auth/login.html", **page)
 

@@ -14,6 +14,7 @@ from idp.cli.citizens import citizens
 from idp.cli.clients import clients
 from idp.cli.demo import demo
 from idp.cli.keys import keys
+from idp.cli.logout import logout
 from idp.cli.server import init, serve
 from idp.config import ConfigError
 
@@ -34,6 +35,7 @@ cli.add_command(citizens)
 cli.add_command(clients)
 cli.add_command(demo)
 cli.add_command(keys)
+cli.add_command(logout)
 
 
 def main() -> None:

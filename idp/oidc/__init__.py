@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         introspection,
         jwks,
         par,
+        registration,
         revocation,
         server,
         token,
@@ -33,4 +34,7 @@ def init_app(app: Flask) -> None:
         server.server.register_endpoint(revocation.TokenRevocation)
         server.server.register_endpoint(introspection.TokenIntrospection)
         server.server.register_endpoint(end_session.EndSession)
+    if registration.ClientRegistration.ENDPOINT_NAME not in server.server._endpoints:
+        server.server.register_endpoint(registration.ClientRegistration)
+        server.server.register_endpoint(registration.ClientConfiguration)
     app.register_blueprint(bp)

@@ -5,61 +5,135 @@ good, errors are shown as a page and never redirected (RFC 6749 §4.1.2.1); afte
 back to the app with ``state`` and the RFC 9207 ``iss``. Signing in, choosing an account and
 consenting are screens outside the protocol: they get a signed interaction token and resume
 here.
+
+authlib's grant only issues the code: the request is validated once, by these checks.
+authlib's own validation would look the client up a second time and query every code the
+app ever received for its nonce; replayed nonces are the relying app's check (OIDC Core
+§3.1.3.7 step 11, §15.5.2), and a citizen's back button must not break the sign-in.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from authlib.oauth2.rfc6749 import OAuth2Error
-from flask import g, make_response, redirect, request
+from flask import g, make_response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from idp.auth import step_up
 from idp.extensions import db, limiter
-from idp.oidc import bp, context, interaction
+from idp.oidc import bp, context, interaction, par
 from idp.oidc.authorize_checks import (
-    AuthorizationFacts,
+    REQUEST_CHECKS,
     ErrorPage,
     ErrorRedirect,
-    Interact,
     Pending,
-    apply_ui_locales,
-    check_acr,
-    check_claims_request,
     check_client,
-    check_consent,
-    check_id_token_hint,
-    check_login,
-    check_max_age,
-    check_prompt,
     check_redirect_uri,
-    check_response_mode,
-    check_select_account,
-    check_single_values,
-    check_step_up,
-    load_pushed_request,
-    oauth_request,
+    now_ms,
     redirect_to_client,
     render_error_page,
 )
-from idp.services import consents, tokens
-from idp.services.clock import utcnow
+from idp.services import claims, consents, tokens
+from idp.services.clock import epoch, utcnow
+from idp.services.scopes import ACR_RANK
 from idp.web import current_session
 
-# After the grant's own validation (client, redirect URI, response type, scope, PKCE, nonce),
-# in the order the spec reads: request parameters first, then what the citizen must do.
-CHECKS = (
-    check_prompt, apply_ui_locales, check_max_age, check_claims_request, check_acr,
-    check_id_token_hint, check_login, check_step_up, check_select_account, check_consent,
-)
+SCREENS = {"login": "auth.login", "select_account": "auth.select_account",
+           "consent": "auth.consent"}
+
+
+@dataclass(frozen=True)
+class AuthorizationFacts:
+    """What the code remembers of the sign-in that produced it (read by the grant)."""
+
+    sid: str
+    auth_time: datetime
+    acr: str
+    amr: list[str]
+    claims: dict | None
+
+
+class Interact(Exception):
+    """The citizen has a step to take on a screen outside the protocol."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+
+# --- what the citizen must do (after the request checks of idp.oidc.authorize_checks) -----------
+
+
+def check_login(state: Pending) -> None:
+    """OIDC Core §3.1.2.3: sign in when there is no session, or again when ``prompt=login``,
+    an exceeded ``max_age`` or an ``id_token_hint`` for someone else asks for it — unless the
+    citizen already signed in during this interaction."""
+    sso = state.sso
+    if sso is not None and not state.signed_in_since_start():
+        too_old = state.max_age is not None and \
+            time.time() - epoch(sso.auth_time) > state.max_age
+        someone_else = state.hint_sub is not None and state.hint_sub != claims.subject(
+            sso.citizen_id, state.client, context.pairwise_secret())
+        if "login" in state.prompts or too_old or someone_else:
+            sso = None
+    if sso is not None:
+        return
+    if "none" in state.prompts:
+        raise ErrorRedirect("login_required", "The citizen must sign in.")
+    raise Interact("login")
+
+
+def check_step_up(state: Pending) -> None:
+    rank = ACR_RANK.get(state.sso.acr, 0)
+    if rank >= max(state.required_rank, state.desired_rank):
+        return
+    if rank >= state.required_rank and ("none" in state.prompts
+                                        or not step_up.available(state.sso)):
+        return  # only a wish (acr_values): continue, the ID token says what was achieved
+    if "none" in state.prompts:
+        raise ErrorRedirect("interaction_required", "A second factor is required.")
+    raise Interact("step_up")
+
+
+def check_select_account(state: Pending) -> None:
+    """``prompt=select_account``: continue as the signed-in citizen or use another account.
+    Someone who just signed in during this request has chosen already."""
+    if "select_account" in state.prompts and "select_account" not in state.done \
+            and not state.signed_in_since_start():
+        raise Interact("select_account")
+
+
+def check_consent(state: Pending) -> None:
+    """Asked once per app and set of data; ``prompt=consent`` asks again. Trusted
+    (first-party) apps skip the screen, but the agreement is still recorded."""
+    asked_again = "consent" in state.prompts and "consent" not in state.done
+    consent = consents.find(db.session, state.sso.citizen_id, state.client.client_id)
+    if consents.covers(consent, state.granted_scopes) and not asked_again:
+        return
+    if state.client.trusted and not asked_again:
+        consents.grant(db.session, state.sso.citizen_id, state.client.client_id,
+                       state.granted_scopes, utcnow(), implicit=True)
+        return
+    if "none" in state.prompts:
+        raise ErrorRedirect("consent_required", "The citizen has not agreed to share this.")
+    raise Interact("consent")
+
+
+CITIZEN_CHECKS = (check_login, check_step_up, check_select_account, check_consent)
+
+
+# --- the endpoint ---------------------------------------------------------------------------------
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
 @limiter.exempt
 def authorize() -> Response:
-    return _handle(request.values, started=None, done=())
+    """GET, or POST with a form body (OIDC Core §3.1.2.1)."""
+    values = request.args if request.method == "GET" else request.values
+    return _handle(values, started=None, done=())
 
 
 @bp.get("/authorize/resume")
@@ -77,9 +151,9 @@ def cancel() -> Response:
     pending = interaction.load(request.args.get("interaction"))
     if pending is None:
         return render_error_page("expired")
+    state = Pending.from_params(MultiDict(pending.params), started=pending.started,
+                                done=pending.done)
     try:
-        state = Pending.from_params(MultiDict(pending.params), started=pending.started,
-                                    done=pending.done)
         check_client(state)
         check_redirect_uri(state)
     except ErrorPage as page:
@@ -90,21 +164,17 @@ def cancel() -> Response:
 
 def _handle(values: MultiDict, *, started: int | None, done: tuple[str, ...]) -> Response:
     try:
-        values = load_pushed_request(values)
-        state = Pending.from_params(values, started=started, done=done)
+        state = Pending.from_params(par.redeem(values), started=started, done=done)
         # Until these two pass, nothing is redirected anywhere.
         check_client(state)
         check_redirect_uri(state)
     except ErrorPage as page:
         return render_error_page(page.reason)
     try:
-        check_single_values(state)
-        check_response_mode(state)
+        for check in REQUEST_CHECKS:
+            check(state)
         state.sso = current_session.current_sso()
-        state.grant = context.server().get_consent_grant(
-            request=oauth_request(state), end_user=state.citizen
-        )
-        for check in CHECKS:
+        for check in CITIZEN_CHECKS:
             check(state)
         return _issue_code(state)
     except OAuth2Error as error:
@@ -119,11 +189,11 @@ def _handle(values: MultiDict, *, started: int | None, done: tuple[str, ...]) ->
 
 def _interact(state: Pending, needed: Interact) -> Response:
     token = interaction.encode(interaction.Interaction(
-        params=state.single_params, started=state.started or int(time.time()),
-        done=state.done))
+        params=state.single_params, started=state.started or now_ms(), done=state.done))
     if needed.step == "step_up":
-        return make_response(step_up.begin(token, state.sso, state.client))
-    return redirect(needed.url(token))
+        return make_response(step_up.begin(token, state.sso, state.client,
+                                           state.single_params))
+    return redirect(url_for(SCREENS[needed.step], interaction=token))
 
 
 def _issue_code(state: Pending) -> Response:
@@ -132,14 +202,9 @@ def _issue_code(state: Pending) -> Response:
         sid=sso.sid, auth_time=sso.auth_time, acr=sso.acr, amr=list(sso.amr),
         claims=state.claims_request,
     )
-    now = utcnow()
-    if state.client.trusted:  # first-party: no screen, but the decision is still recorded
-        consents.grant(db.session, sso.citizen_id, state.client.client_id,
-                       state.granted_scopes, now, implicit=True)
     tokens.record_session_client(db.session, sso.sid, state.client.client_id,
                                  str(sso.citizen_id))
-    server = context.server()
-    response = server.handle_response(
+    response = context.server().handle_response(
         *state.grant.create_authorization_response(state.redirect_uri, state.citizen))
     db.session.commit()
     return redirect_to_client(state, {}, response=response)

@@ -1,27 +1,35 @@
 """The hand-off between the protocol and the sign-in screens (node-oidc-provider's
 "interactions"): a pending authorization request travels as a signed, expiring token bound to
 the browser that started it. The screens resume it at ``/authorize/resume`` when done.
+
+The token is signed, not encrypted: it holds the parameters the app put in the browser's
+address bar anyway (or pushed, RFC 9126), never a secret of the provider.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from idp.web import i18n
+
 SALT = "tnid.oidc.interaction"
 MAX_AGE_SECONDS = 30 * 60  # long enough to find the password, short enough to go stale
+MAX_TOKEN_LENGTH = 16_384
 BROWSER_KEY = "browser_id"
+STEPS = frozenset({"select_account", "consent"})
 
 
 @dataclass(frozen=True)
 class Interaction:
     params: dict[str, str]
-    started: int  # epoch seconds: a sign-in or consent after this satisfies prompt=login/consent
-    done: tuple[str, ...] = field(default=())
+    # Epoch milliseconds: a sign-in after this satisfies prompt=login, max_age, id_token_hint.
+    started: int
+    done: tuple[str, ...] = field(default=())  # screens the citizen has been through
 
     @property
     def client_id(self) -> str:
@@ -43,26 +51,24 @@ def encode(interaction: Interaction) -> str:
                                 "d": list(interaction.done), "b": _browser_id()})
 
 
-def start(params: dict[str, str]) -> str:
-    return encode(Interaction(params=params, started=int(time.time())))
-
-
 def load(token: str | None) -> Interaction | None:
     """The interaction, or None when the token is missing, forged, expired or was started in
     another browser (a forwarded link must not complete someone else's sign-in)."""
-    if not token or len(token) > 16_384:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     try:
         data = _serializer().loads(token, max_age=MAX_AGE_SECONDS)
     except BadSignature:
         return None
-    if not isinstance(data, dict) or data.get("b") != session.get(BROWSER_KEY):
+    browser = session.get(BROWSER_KEY)
+    if not isinstance(data, dict) or browser is None or data.get("b") != browser:
         return None
-    params = data.get("p")
-    if not isinstance(params, dict):
+    params, started, done = data.get("p"), data.get("t"), data.get("d")
+    if not isinstance(params, dict) or not isinstance(started, int) \
+            or not isinstance(done, list):
         return None
-    return Interaction(params={str(k): str(v) for k, v in params.items()},
-                       started=int(data.get("t", 0)), done=tuple(data.get("d", ())))
+    return Interaction(params={str(k): str(v) for k, v in params.items()}, started=started,
+                       done=tuple(str(step) for step in done if step in STEPS))
 
 
 def mark_done(interaction: Interaction, step: str) -> str:
@@ -72,3 +78,12 @@ def mark_done(interaction: Interaction, step: str) -> str:
 
 def resume_url(token: str) -> str:
     return url_for("oidc.resume", interaction=token)
+
+
+def ui_locale(params: Mapping[str, str]) -> str | None:
+    """OIDC Core §3.1.2.1 ``ui_locales``: the first language we have that the app prefers."""
+    for tag in params.get("ui_locales", "")[:200].split():
+        primary = tag.split("-")[0].lower()
+        if primary in i18n.SUPPORTED:
+            return primary
+    return None

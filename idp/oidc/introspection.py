@@ -1,48 +1,88 @@
 """Token introspection (RFC 7662) for authenticated clients: a client learns about its own
-tokens only; anything else is simply ``{"active": false}``."""
+tokens only; anything else — unknown, expired, revoked, used, another client's — is simply
+``{"active": false}`` (§2.2), so nothing leaks about other clients' tokens.
+
+Public clients (method ``none``) cannot introspect: the endpoint must know who asks (§2.1).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Response, request
+from werkzeug.datastructures import MultiDict
 
 from idp.extensions import db, limiter
 from idp.models import Client, Token
 from idp.oidc import bp, context
 from idp.oidc.grants.authorization_code import CLIENT_AUTH_METHODS
 from idp.oidc.token import _error
+from idp.oidc.userinfo import method_not_allowed
 from idp.services import claims, tokens
 from idp.services.clock import epoch, utcnow
+
+TOKEN_TYPES = ("access_token", "refresh_token")
+MAX_TOKEN_LENGTH = 256  # ours are 43 and 64 characters; anything longer is not one of ours
 
 
 @dataclass
 class Found:
+    """A token row and which of its two secrets was presented."""
+
     row: Token
     kind: str  # access_token | refresh_token
+
+    def check_client(self, client: Client) -> bool:
+        return self.row.client_id == client.client_id
+
+    def is_active(self) -> bool:
+        row, now = self.row, utcnow()
+        if row.revoked_at is not None or row.client.disabled_at is not None:
+            return False
+        if row.citizen is not None and row.citizen.status != "active":
+            return False  # a locked citizen's tokens speak for no one
+        if self.kind == "access_token":
+            return row.access_expires_at > now
+        return (row.refresh_used_at is None and row.refresh_expires_at is not None
+                and row.refresh_expires_at > now)
+
+
+def find_token(token_string: str, token_type_hint: str | None) -> Found | None:
+    """Look the token up, trying the hinted type first and then the other one (RFC 7009
+    §2.1, RFC 7662 §2.1: a wrong hint must not hide the token)."""
+    if not token_string or len(token_string) > MAX_TOKEN_LENGTH:
+        return None
+    order = TOKEN_TYPES[::-1] if token_type_hint == "refresh_token" else TOKEN_TYPES
+    for kind in order:
+        find = tokens.find_access_token if kind == "access_token" else tokens.find_refresh_token
+        row = find(db.session, token_string)
+        if row is not None:
+            return Found(row, kind)
+    return None
+
+
+def check_token_param(form: MultiDict) -> None:
+    if not form.get("token"):
+        raise InvalidRequestError("The 'token' parameter is required.")
 
 
 class TokenIntrospection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = [m for m in CLIENT_AUTH_METHODS if m != "none"]
 
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        # An unknown token_type_hint is ignored, as §2.1 allows: the token is searched anyway.
+        check_token_param(request.form)
+
     def query_token(self, token_string: str, token_type_hint: str | None) -> Found | None:
-        if len(token_string) > 256:
-            return None
-        order = ("refresh_token", "access_token") if token_type_hint == "refresh_token" \
-            else ("access_token", "refresh_token")
-        for kind in order:
-            find = tokens.find_access_token if kind == "access_token" else tokens.find_refresh_token
-            row = find(db.session, token_string)
-            if row is not None:
-                return Found(row, kind)
-        return None
+        return find_token(token_string, token_type_hint)
 
     def check_permission(self, token: Found, client: Client, request: object) -> bool:
-        return token.row.client_id == client.client_id
+        return token.check_client(client)
 
     def create_introspection_payload(self, token: Found | None) -> dict:
-        if token is None or not _active(token):
+        if token is None or not token.is_active():
             return {"active": False}
         row = token.row
         expires = row.access_expires_at if token.kind == "access_token" else row.refresh_expires_at
@@ -52,6 +92,7 @@ class TokenIntrospection(IntrospectionEndpoint):
             "iat": epoch(row.issued_at), "exp": epoch(expires), "iss": context.issuer(),
         }
         if row.citizen_id is not None:
+            # The sub this client knows the citizen by (pairwise for pairwise clients).
             payload["sub"] = claims.subject(row.citizen_id, row.client, context.pairwise_secret())
         if row.acr:
             payload["acr"] = row.acr
@@ -63,22 +104,24 @@ class TokenIntrospection(IntrospectionEndpoint):
         return self.create_introspection_payload(token)
 
 
-def _active(found: Found) -> bool:
-    row, now = found.row, utcnow()
-    if row.revoked_at is not None:
-        return False
-    if found.kind == "access_token":
-        return row.access_expires_at > now
-    return (row.refresh_used_at is None and row.refresh_expires_at is not None
-            and row.refresh_expires_at > now)
+def repeated_parameter(form: MultiDict) -> str | None:
+    """RFC 6749 §3.2: parameters MUST NOT be sent more than once."""
+    for name in form:
+        if len(form.getlist(name)) > 1:
+            return name
+    return None
 
 
-@bp.post("/introspect")
+@bp.route("/introspect", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
 @limiter.exempt
 def introspect() -> Response:
+    if request.method != "POST":
+        return method_not_allowed(("POST",))
     if request.mimetype != "application/x-www-form-urlencoded":
         return _error("invalid_request", "The body must be application/x-www-form-urlencoded.")
+    if (name := repeated_parameter(request.form)) is not None:
+        return _error("invalid_request", f"Parameter '{name[:40]}' is repeated.")
     response = context.server().create_endpoint_response(TokenIntrospection.ENDPOINT_NAME)
-    db.session.commit()
+    db.session.commit()  # a private_key_jwt assertion's jti was recorded
     response.headers["Cache-Control"] = "no-store"
     return response

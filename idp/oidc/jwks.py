@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 from idp.extensions import db, limiter
 from idp.oidc import bp
+from idp.oidc.userinfo import method_not_allowed
 from idp.services import keys
 from idp.services.clock import utcnow
 
 
-@bp.get("/jwks")
+@bp.route("/jwks", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @limiter.exempt
 def jwks() -> Response:
+    if request.method != "GET":
+        return method_not_allowed(("GET",))
     response = jsonify(keys.public_jwks(db.session, utcnow()))
     # Short: a rotation publishes the next key well before it signs (see services.keys).
     response.headers["Cache-Control"] = "public, max-age=300"

@@ -1,51 +1,73 @@
-"""Token revocation (RFC 7009). Revoking a refresh token ends its whole grant; revoking an
-access token ends only it. Unknown tokens are answered 200 like known ones (§2.2)."""
+"""Token revocation (RFC 7009). Revoking a refresh token ends its whole grant (§2.1); revoking
+an access token ends only that token, and the refresh token issued with it keeps working.
+Unknown tokens are answered 200 like known ones (§2.2); another client's token is refused
+and left alone (§2.1). Public clients revoke their own tokens with their client_id (§5).
+"""
 
 from __future__ import annotations
 
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Response, request
 
 from idp.extensions import db, limiter
-from idp.models import Token
+from idp.models import Client
 from idp.oidc import bp, context
 from idp.oidc.grants.authorization_code import CLIENT_AUTH_METHODS
+from idp.oidc.introspection import (
+    TOKEN_TYPES,
+    Found,
+    check_token_param,
+    find_token,
+    repeated_parameter,
+)
 from idp.oidc.token import _error
+from idp.oidc.userinfo import method_not_allowed
 from idp.services import tokens
 from idp.services.clock import utcnow
+
+
+class UnsupportedTokenType(OAuth2Error):
+    """RFC 7009 §2.2.1, a 400 (authlib's class of that name answers 401)."""
+
+    error = "unsupported_token_type"
+    status_code = 400
 
 
 class TokenRevocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        if len(token_string) > 256:
-            return None
-        row = None
-        if token_type_hint != "refresh_token":
-            row = tokens.find_access_token(db.session, token_string)
-            if row is not None:
-                row._revoke_whole_grant = False
-        if row is None:
-            row = tokens.find_refresh_token(db.session, token_string)
-            if row is not None:
-                row._revoke_whole_grant = True
-        if row is None and token_type_hint == "refresh_token":
-            row = tokens.find_access_token(db.session, token_string)
-            if row is not None:
-                row._revoke_whole_grant = False
-        return row
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        check_token_param(request.form)
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in TOKEN_TYPES:
+            raise UnsupportedTokenType(f"token_type_hint must be one of {', '.join(TOKEN_TYPES)}.")
 
-    def revoke_token(self, token: Token, request: object) -> None:
-        tokens.revoke_token(db.session, token, utcnow(),
-                            whole_grant=getattr(token, "_revoke_whole_grant", False))
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Found | None:
+        return find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: Found, request: OAuth2Request) -> None:
+        now, row = utcnow(), token.row
+        if token.kind == "refresh_token":
+            tokens.revoke_family(db.session, row.family_id, now)
+        elif row.refresh_token_hash is None:
+            tokens.revoke_token(db.session, row, now, whole_grant=False)
+        else:
+            # The row also carries the refresh token, which must live on: the access token
+            # is ended by ending its lifetime (revoked_at would stop the refresh token too).
+            row.access_expires_at = min(row.access_expires_at, now)
 
 
-@bp.post("/revoke")
+@bp.route("/revoke", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
 @limiter.exempt
 def revoke() -> Response:
+    if request.method != "POST":
+        return method_not_allowed(("POST",))
     if request.mimetype != "application/x-www-form-urlencoded":
         return _error("invalid_request", "The body must be application/x-www-form-urlencoded.")
+    if (name := repeated_parameter(request.form)) is not None:
+        return _error("invalid_request", f"Parameter '{name[:40]}' is repeated.")
     response = context.server().create_endpoint_response(TokenRevocation.ENDPOINT_NAME)
     db.session.commit()
     response.headers["Cache-Control"] = "no-store"

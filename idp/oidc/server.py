@@ -6,14 +6,20 @@ read from the current app when a request runs, so several apps (tests) can share
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
+from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from flask import Flask
 from flask import request as flask_request
+from flask.wrappers import Request
 from sqlalchemy import select
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from idp.extensions import db
 from idp.models import Client, Token
@@ -30,19 +36,82 @@ from idp.services.scopes import SUPPORTED_SCOPES
 from idp.web import deps
 
 
+class _Payload(OAuth2Payload):
+    def __init__(self, values: CombinedMultiDict) -> None:
+        self._values = values
+
+    @property
+    def data(self) -> CombinedMultiDict:
+        return self._values
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return {name: self._values.getlist(name) for name in self._values}
+
+
+class OmitEmptyRequest(FlaskOAuth2Request):
+    """A Flask request as authlib sees it, where parameters sent without a value are treated
+    as omitted (RFC 6749 §3.2): ``refresh_token=`` is a missing refresh token."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self._form = _without_empty(request.form)
+        self.payload = _Payload(CombinedMultiDict([_without_empty(request.args), self._form]))
+
+    @property
+    def form(self) -> MultiDict:
+        return self._form
+
+
+def _without_empty(values: MultiDict) -> MultiDict:
+    return MultiDict([(k, v) for k, v in values.items(multi=True) if v != ""])
+
+
 class TnidAuthorizationServer(AuthorizationServer):
     def create_oauth2_request(self, request: object) -> OAuth2Request:
         """Accept a prepared request (PAR, resumed interaction) as well as Flask's own."""
         if isinstance(request, OAuth2Request):
             return request
-        return super().create_oauth2_request(flask_request)
+        return OmitEmptyRequest(flask_request)
 
     def get_error_uri(self, request: object, error: object) -> None:
         return None
 
+    def authenticate_client(self, request: OAuth2Request, methods: list[str],
+                            endpoint: str = "token") -> Client:
+        """authlib's client authentication, made strict at the edges (RFC 6749 §2.3.1):
+
+        - a Basic header that does not decode is ``invalid_client`` (authlib would crash on
+          non-ASCII or non-UTF-8 credentials);
+        - a ``client_id`` parameter must name the client that authenticated, so a request
+          cannot say one client and prove another.
+        """
+        basic = _basic_credentials(request.headers.get("Authorization"))
+        if basic is False:
+            raise InvalidClientError(status_code=401,
+                                     description="The Basic authorization header is malformed.")
+        client = super().authenticate_client(request, methods, endpoint)
+        named = request.payload.datalist.get("client_id") or []
+        if any(value != client.client_id for value in named):
+            raise InvalidClientError(
+                status_code=401 if request.auth_method == "client_secret_basic" else 400,
+                description="'client_id' does not name the authenticated client.")
+        return client
+
+
+def _basic_credentials(header: str | None) -> bool | None:
+    """None: no Basic header; True: it decodes to ``id:secret``; False: it is malformed."""
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip().encode("ascii"), validate=True)
+        return ":" in decoded.decode("utf-8")
+    except (UnicodeError, binascii.Error, ValueError):
+        return False
+
 
 def query_client(client_id: str) -> Client | None:
-    if not isinstance(client_id, str) or len(client_id) > 64:
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
         return None
     return db.session.scalar(
         select(Client).where(Client.client_id == client_id, Client.disabled_at.is_(None))

@@ -38,10 +38,16 @@ ACR_TWO_FACTORS = "urn:tnid:acr:2"
 ACR_VALUES: tuple[str, ...] = (ACR_ONE_FACTOR, ACR_TWO_FACTORS)
 ACR_RANK = {ACR_ONE_FACTOR: 1, ACR_TWO_FACTORS: 2}
 
+# Every claim an ID token or the userinfo response can carry (OIDC Discovery §3): the ID
+# token's own (OIDC Core §2, §3.1.3.6; sid from Front-/Back-Channel Logout), the scopes'
+# claims, and verified_claims (OpenID Connect for Identity Assurance).
+ID_TOKEN_CLAIMS: tuple[str, ...] = (
+    "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
+    "at_hash",
+)
 CLAIMS_SUPPORTED: tuple[str, ...] = tuple(
     dict.fromkeys(
-        ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
-         "verified_claims"]
+        [*ID_TOKEN_CLAIMS, "verified_claims"]
         + [claim for claims in SCOPE_CLAIMS.values() for claim in claims]
     )
 )

@@ -29,6 +29,10 @@ CSRF_MESSAGE = _l("This form has expired. Please open the page again and retry."
 
 
 def wants_json() -> bool:
+    from idp.oidc import API_PATHS  # machine-to-machine endpoints always answer in JSON
+
+    if request.path.startswith(API_PATHS):
+        return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return request.is_json or best == "application/json"
 

@@ -14,7 +14,10 @@ from flask import Flask, abort, request
 from idp.web import deps
 
 # Machine-to-machine endpoints authenticate the client itself; a browser origin means nothing.
-EXEMPT_PREFIXES = ("/token", "/introspect", "/revoke", "/par", "/register", "/userinfo")
+# /authorize and /end-session are posted to from the apps' own sites by design (OIDC Core
+# §3.1.2.1, RP-Initiated Logout §2); their confirmations carry their own CSRF tokens.
+EXEMPT_PREFIXES = ("/token", "/introspect", "/revoke", "/par", "/register", "/userinfo",
+                   "/authorize", "/end-session")
 
 
 def _origin_of(url: str) -> str:

@@ -14,20 +14,25 @@ CSP = (
 
 
 def init_app(app: Flask, *, hsts: bool) -> None:
+    static_headers = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        # same-origin: apps never learn which ThaiNguyen ID page a citizen came from.
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+    if hsts:
+        static_headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        # same-origin: apps never learn which ThaiNguyen ID page a citizen came from.
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if "Cache-Control" not in headers and not request.path.startswith("/static/"):
+        present = {key.lower() for key in headers.keys()}
+        headers.extend([(k, v) for k, v in static_headers if k.lower() not in present])
+        if "cache-control" not in present and not request.path.startswith("/static/"):
             # Pages carry personal data; on a shared commune-office computer Back must not
             # show the previous citizen's page.
             headers["Cache-Control"] = "no-store"
-        if hsts:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         return response

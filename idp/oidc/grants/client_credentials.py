@@ -1,11 +1,14 @@
 """Client credentials grant (RFC 6749 §4.4) for service-to-service calls: no citizen, so no
-scope that releases a citizen's data is ever granted."""
+scope that releases a citizen's data is ever granted, and no refresh token (§4.4.3)."""
 
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 
-CITIZEN_SCOPES = {"openid", "profile", "email", "phone", "address", "citizen", "offline_access"}
+from idp.services.scopes import SUPPORTED_SCOPES
+
+# Every scope offered today is about a citizen; a service scope would be added apart.
+CITIZEN_SCOPES = frozenset(SUPPORTED_SCOPES)
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -15,5 +18,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
                        include_refresh_token=False):
         allowed = self.request.client.get_allowed_scope(scope)
         service_scope = " ".join(s for s in allowed.split() if s not in CITIZEN_SCOPES)
-        return super().generate_token(user=None, scope=service_scope, grant_type=grant_type,
-                                      expires_in=expires_in, include_refresh_token=False)
+        token = super().generate_token(user=None, scope=service_scope, grant_type=grant_type,
+                                       expires_in=expires_in, include_refresh_token=False)
+        if scope and "scope" not in token:
+            # RFC 6749 §5.1: a scope other than the one asked for must be stated, even empty.
+            token["scope"] = service_scope
+        return token

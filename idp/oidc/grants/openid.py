@@ -19,8 +19,10 @@ from idp.web import deps
 def build_id_token(citizen: Citizen, client: Client, token: dict, facts: object,
                    nonce: str | None) -> str:
     """``facts`` is the code or the refresh token row: auth_time, acr, amr, sid, claims."""
-    extra = claims.id_token_claims(citizen, token.get("scope", ""), facts.claims,
-                                   str(get_locale() or "vi"))
+    extra = {}
+    if claims.requested(facts.claims, "id_token"):  # the locale is only needed then
+        extra = claims.id_token_claims(citizen, token.get("scope", ""), facts.claims,
+                                       str(get_locale() or "vi"))
     return id_tokens.id_token(
         context.signer(),
         sub=claims.subject(citizen.id, client, context.pairwise_secret()),
@@ -47,7 +49,8 @@ class OpenIDCodeExtension(OpenIDCode):
 
 
 class OpenIDRefreshExtension:
-    """Return a fresh ID token on refresh when the grant is an OpenID one (OIDC Core §12.2)."""
+    """Return a fresh ID token on refresh when the grant is an OpenID one (OIDC Core §12.2):
+    same ``sub``, ``sid``, ``auth_time`` and ``acr`` as the first; no ``nonce``."""
 
     def __call__(self, grant) -> None:  # noqa: ANN001
         grant.register_hook("after_create_token_response", self.process_token)

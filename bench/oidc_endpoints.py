@@ -1,0 +1,247 @@
+"""Benchmark of the OpenID Provider's hot endpoints through real HTTP.
+
+A gunicorn-served ThaiNguyen ID is pinned to vCPU 0 (``taskset -c 0``); this load generator
+pins itself to vCPU 1. Every figure printed is therefore per vCPU of server.
+
+    .venv/bin/python bench/oidc_endpoints.py                 # SQLite (the embedded default)
+    .venv/bin/python bench/oidc_endpoints.py --db postgresql # a throw-away PostgreSQL server
+
+Scenarios: discovery, JWKS, SSO authorize with an existing session (prompt=none), code for
+token exchange, userinfo, refresh (rotating), introspection. Each runs for --seconds with
+--concurrency closed-loop clients on keep-alive connections. Floors from the OIDC issue are
+printed next to the results. Nothing here is a test: it never fails a build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import queue
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import loadgen  # noqa: E402
+
+FLOORS = {"discovery": 2000, "jwks": 2000, "sso authorize (prompt=none)": 400,
+          "token (code exchange)": 400, "userinfo": 1500, "refresh": 360,
+          "introspection": 1500}
+PASSWORD = "bench-password-2025"
+REDIRECT = "https://bench.example.vn/cb"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pin_self(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+def prepare(env: dict[str, str]) -> dict[str, str]:
+    """Schema, keys, one citizen, one app with stored consent — through the real services."""
+    subprocess.run([str(Path(sys.executable).parent / "tnid"), "init"], env=env, check=True,
+                   capture_output=True)
+    code = f"""
+import json
+from idp import create_app
+from idp.extensions import db
+from idp.services import accounts, clients, consents
+from idp.services.clock import utcnow
+from idp.web import deps
+app = create_app()
+with app.app_context():
+    citizen = accounts.create_citizen(db.session, accounts.NewCitizen(
+        cccd="019085001234", full_name="Nguyễn Văn An", birthdate="1985-03-12",
+        phone="0912345678", commune_code="05719"), passwords=deps.passwords(),
+        password={PASSWORD!r}, today=utcnow().date())
+    client, secret = clients.create_client(db.session, clients.ClientSpec(
+        name_vi="Bench", redirect_uris=[{REDIRECT!r}],
+        scope="openid profile phone offline_access"), production=False)
+    consents.grant(db.session, citizen.id, client.client_id,
+                   ["openid", "profile", "phone", "offline_access"], utcnow())
+    db.session.commit()
+    print(json.dumps({{"client_id": client.client_id, "secret": secret}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+    command = ["taskset", "-c", "0", sys.executable, "-m", "gunicorn", "--workers", str(workers),
+               "--worker-class", "gthread", "--threads", str(threads), "--bind",
+               f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning",
+               "--chdir", str(ROOT), "wsgi:app"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                return server
+        except requests.RequestException:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def sign_in(base: str) -> str:
+    """A real sign-in through the page; returns the SSO cookie header value."""
+    browser = requests.Session()
+    page = browser.get(f"{base}/login")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    browser.post(f"{base}/login", data={"csrf_token": token, "identifier": "019085001234",
+                                        "password": PASSWORD}, allow_redirects=False)
+    return "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    if shutil.which("taskset") is None:
+        raise SystemExit("taskset (util-linux) is needed to pin the server to one vCPU")
+
+    workdir = Path(tempfile.mkdtemp(prefix="tnid-bench-"))
+    postgres = None
+    if args.db == "postgresql":
+        from tests.support.postgres import TemporaryPostgres
+
+        postgres = TemporaryPostgres()
+        database_url = postgres.start()
+    else:
+        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "TNID_ENV": "development", "TNID_ISSUER": base,
+           "TNID_DATABASE_URL": database_url, "TNID_SECRET_KEY": secrets.token_urlsafe(48),
+           "TNID_INSTANCE_PATH": str(workdir), "TNID_LOG_LEVEL": "INFO",
+           # Codes are made in one scenario and spent in the next: give them time.
+           "TNID_CODE_LIFETIME_SECONDS": "600", "TNID_LOGIN_RATE_LIMIT": "1000/minute",
+           "PYTHONPATH": str(ROOT)}
+    app = prepare(env)
+    server = start_server(env, port, args.workers, args.threads)
+    pin_self(1)
+    try:
+        results = run_scenarios(base, app, sign_in(base), args)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if postgres:
+            postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nThaiNguyen ID on {args.db}; server pinned to vCPU 0 ({args.workers} gunicorn "
+          f"gthread workers x {args.threads} threads), load on vCPU 1, concurrency "
+          f"{args.concurrency}, {args.seconds:.0f} s per scenario. Figures are per vCPU.\n")
+    for result in results:
+        floor = FLOORS.get(result.name)
+        verdict = "" if floor is None else ("  ok" if result.rps >= floor and not result.errors
+                                            else f"  BELOW floor {floor}")
+        print(result.line() + verdict)
+
+
+def run_scenarios(base: str, app: dict, cookie: str, args: argparse.Namespace) -> list:
+    client_id, secret = app["client_id"], app["secret"]
+    basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic}
+    run = lambda name, source, **kw: loadgen.run(  # noqa: E731
+        name, base, source, seconds=args.seconds, concurrency=args.concurrency, **kw)
+    results = [
+        run("discovery", lambda: ("GET", "/.well-known/openid-configuration", {}, None)),
+        run("jwks", lambda: ("GET", "/jwks", {}, None)),
+    ]
+
+    codes: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def authorize_request() -> loadgen.Request:
+        query = urlencode({"response_type": "code", "client_id": client_id,
+                           "redirect_uri": REDIRECT, "scope": "openid profile offline_access",
+                           "state": secrets.token_urlsafe(6), "nonce": secrets.token_urlsafe(6),
+                           "prompt": "none"})
+        return "GET", f"/authorize?{query}", {"Cookie": cookie}, None
+
+    def got_code(status: int, body: bytes) -> bool:
+        return status == 302
+
+    result = loadgen.run("sso authorize (prompt=none)", base, authorize_request,
+                         seconds=args.seconds, concurrency=args.concurrency,
+                         check=got_code, on_response=lambda h: _collect_code(h, codes))
+    results.append(result)
+
+    def code_source() -> loadgen.Request:
+        code = codes.get_nowait()  # queue.Empty ends the scenario
+        body = urlencode({"grant_type": "authorization_code", "code": code,
+                          "redirect_uri": REDIRECT}).encode()
+        return "POST", "/token", form, body
+
+    access: list[str] = []
+    refresh: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def got_tokens(status: int, body: bytes) -> bool:
+        if status != 200:
+            return False
+        data = json.loads(body)
+        if len(access) < 50:
+            access.append(data["access_token"])
+        refresh.put(data["refresh_token"])
+        return True
+
+    results.append(run("token (code exchange)", _until_empty(code_source), check=got_tokens))
+    token = access[0]
+    results.append(run("userinfo", lambda: ("GET", "/userinfo",
+                                            {"Authorization": f"Bearer {token}"}, None)))
+
+    def refresh_source() -> loadgen.Request:
+        body = urlencode({"grant_type": "refresh_token",
+                          "refresh_token": refresh.get(timeout=5)}).encode()
+        return "POST", "/token", form, body
+
+    results.append(run("refresh", _until_empty(refresh_source), check=got_tokens))
+    introspect = urlencode({"token": token}).encode()
+    results.append(run("introspection", lambda: ("POST", "/introspect", form, introspect),
+                       check=lambda s, b: s == 200 and b'"active":true' in b.replace(b" ", b"")))
+    return results
+
+
+def _collect_code(headers: dict[str, str], codes: queue.SimpleQueue) -> None:
+    location = headers.get("location", "")
+    code = parse_qs(urlsplit(location).query).get("code")
+    if code:
+        codes.put(code[0])
+
+
+def _until_empty(source):  # noqa: ANN001, ANN202
+    """Turn queue.Empty into the end of a scenario."""
+    def iterate():  # noqa: ANN202
+        while True:
+            try:
+                yield source()
+            except queue.Empty:
+                return
+    return iterate()
+
+
+if __name__ == "__main__":
+    main()
