@@ -64,6 +64,9 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         RATELIMIT_KEY_PREFIX="tnid",
     )
     app.extensions["tnid.settings"] = settings
+    from idp.web.cookie_session import CachedSerializerSessionInterface
+
+    app.session_interface = CachedSerializerSessionInterface()
 
 
 def _init_extensions(app: Flask, settings: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +62,15 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+@contextmanager
+def reader(db: Any) -> Iterator[Any]:
+    """Something to run read-only Core statements on: the request's ORM session if it already
+    has one, else a pooled connection. Read-only endpoints (userinfo, introspection, client
+    lookups) then never pay for creating and tearing down an ORM session."""
+    if db.session.registry.has():
+        yield db.session
+        return
+    with db.engine.connect() as connection:
+        yield connection

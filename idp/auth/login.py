@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from idp.auth import bp
 from idp.auth.forms import LoginForm
 from idp.auth.interaction_view import app_language, interaction_context
+from idp.auth.sign_out import end_session
 from idp.extensions import db, limiter
 from idp.oidc import interaction
 from idp.services import accounts, sso_sessions
@@ -67,10 +68,14 @@ def _login(token: str | None, pending: interaction.Interaction | None) -> Respon
         # right password would confirm the password to whoever is guessing it.
         return render_template("auth/login.html", error=GENERIC_FAILURE, **page), 401
 
+    previous = current_session.current_sso()
+    if previous is not None and previous.citizen_id != result.citizen.id:
+        end_session(previous)  # another citizen's session: its apps are told (back-channel)
+        previous = None
     cookie, sso = sso_sessions.start_session(
         db.session, result.citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
         ip=request.remote_addr or "", user_agent=request.user_agent.string,
-        now=utcnow(), replaces=current_session.cookie_token(),
+        now=utcnow(), continues=previous,
     )
     db.session.commit()
     log.info("account:login:success",

@@ -18,20 +18,25 @@ from idp.web import current_session
 log = logging.getLogger("tnid.audit")
 
 
+def end_session(sso: SsoSession) -> None:
+    """End one SSO session everywhere: its row, its tokens, and its apps (back-channel)."""
+    from idp.oidc import backchannel, context
+
+    sid, citizen = sso.sid, str(sso.citizen_id)
+    ids = logout.end_session(db.session, sso, signer=context.signer(),
+                             pairwise_secret=context.pairwise_secret(), now=utcnow())
+    db.session.commit()
+    g.sso = None  # the row is gone: nothing later in this request may use it
+    log.info("account:logout", extra={"ip": request.remote_addr, "sid": sid,
+                                      "citizen": citizen, "backchannel": len(ids)})
+    backchannel.send(ids)
+
+
 def sign_out_current(response: Response, sso: SsoSession | None = None) -> Response:
     """End ``sso`` (default: the browser's session, if any) and clear the browser's cookie on
     ``response``."""
-    from idp.oidc import backchannel, context
-
     sso = sso or current_session.current_sso()
     if sso is not None:
-        sid, citizen = sso.sid, str(sso.citizen_id)
-        ids = logout.end_session(db.session, sso, signer=context.signer(),
-                                 pairwise_secret=context.pairwise_secret(), now=utcnow())
-        db.session.commit()
-        g.sso = None  # the row is gone: nothing later in this request may use it
-        log.info("account:logout", extra={"ip": request.remote_addr, "sid": sid,
-                                          "citizen": citizen, "backchannel": len(ids)})
-        backchannel.send(ids)
+        end_session(sso)
     current_session.clear_cookie(response)
     return response

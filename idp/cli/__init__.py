@@ -15,6 +15,7 @@ from idp.cli.clients import clients
 from idp.cli.demo import demo
 from idp.cli.keys import keys
 from idp.cli.logout import logout
+from idp.cli.maintenance import purge
 from idp.cli.server import init, serve
 from idp.config import ConfigError
 
@@ -36,6 +37,7 @@ cli.add_command(clients)
 cli.add_command(demo)
 cli.add_command(keys)
 cli.add_command(logout)
+cli.add_command(purge)
 
 
 def main() -> None:

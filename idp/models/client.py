@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,37 +26,10 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class Client(Base):
-    __tablename__ = "clients"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
-    name_vi: Mapped[str] = mapped_column(String(120))
-    name_en: Mapped[str] = mapped_column(String(120))
-    logo_uri: Mapped[str | None] = mapped_column(String(500))
-    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
-    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
-    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
-    scope: Mapped[str] = mapped_column(Text, default="openid")
-    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
-    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
-    jwks: Mapped[dict | None] = mapped_column(JSON)
-    jwks_uri: Mapped[str | None] = mapped_column(String(500))
-    subject_type: Mapped[str] = mapped_column(String(10), default="public")
-    sector_identifier: Mapped[str | None] = mapped_column(String(255))
-    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
-    min_acr: Mapped[str | None] = mapped_column(String(32))
-    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
-    # RFC 7592: the token that lets a dynamically registered client manage itself.
-    registration_access_token_hash: Mapped[str | None] = mapped_column(String(64))
-    created_via: Mapped[str] = mapped_column(String(16), default="cli")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
-    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    def __repr__(self) -> str:
-        return f"<Client {self.client_id}>"
+class ClientRules:
+    """What a client answers, independent of storage: shared by the ORM model (writes,
+    console) and the read-only ``ClientView`` of the protocol's hot paths. Implements
+    authlib's ``ClientMixin``."""
 
     @property
     def is_public(self) -> bool:
@@ -70,6 +44,7 @@ class Client(Base):
         """What authlib's userinfo and registration endpoints read (RFC 7591 names)."""
         return {
             "client_name": self.name_vi, "redirect_uris": list(self.redirect_uris),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "grant_types": list(self.grant_types), "response_types": ["code"],
             "scope": self.scope, "id_token_signed_response_alg":
@@ -110,3 +85,40 @@ class Client(Base):
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+
+class Client(ClientRules, Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    name_vi: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(120))
+    logo_uri: Mapped[str | None] = mapped_column(String(500))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(Text, default="openid")
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(500))
+    subject_type: Mapped[str] = mapped_column(String(10), default="public")
+    sector_identifier: Mapped[str | None] = mapped_column(String(255))
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    min_acr: Mapped[str | None] = mapped_column(String(32))
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # RFC 7592: the token that lets a dynamically registered client manage itself.
+    registration_access_token_hash: Mapped[str | None] = mapped_column(String(64))
+    created_via: Mapped[str] = mapped_column(String(16), default="cli")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    def __repr__(self) -> str:
+        return f"<Client {self.client_id}>"
+
+
+class ClientView(ClientRules, SimpleNamespace):
+    """A client row as a plain object: no identity map or change tracking (read only)."""

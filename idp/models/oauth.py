@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,7 +15,32 @@ from idp.models.client import Client
 from idp.services.clock import epoch, utcnow
 
 
-class AuthorizationCode(Base):
+class CodeRules:
+    """What a code answers (authlib's ``AuthorizationCodeMixin``), shared by the ORM model
+    and the ``CodeView`` that the token endpoint gets back from its one-statement claim."""
+
+    # --- authlib AuthorizationCodeMixin ------------------------------------------------------
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return epoch(self.auth_time)
+
+    def get_acr(self) -> str:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return list(self.amr)
+
+
+class AuthorizationCode(CodeRules, Base):
     __tablename__ = "authorization_codes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -40,25 +66,9 @@ class AuthorizationCode(Base):
     # Kept after use: a second presentation must revoke what the first one issued.
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    # --- authlib AuthorizationCodeMixin ------------------------------------------------------
 
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return epoch(self.auth_time)
-
-    def get_acr(self) -> str:
-        return self.acr
-
-    def get_amr(self) -> list[str]:
-        return list(self.amr)
+class CodeView(CodeRules, SimpleNamespace):
+    """A claimed code's columns as a plain object (read only)."""
 
 
 class Token(Base):

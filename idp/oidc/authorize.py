@@ -110,8 +110,8 @@ def check_consent(state: Pending) -> None:
     """Asked once per app and set of data; ``prompt=consent`` asks again. Trusted
     (first-party) apps skip the screen, but the agreement is still recorded."""
     asked_again = "consent" in state.prompts and "consent" not in state.done
-    consent = consents.find(db.session, state.sso.citizen_id, state.client.client_id)
-    if consents.covers(consent, state.granted_scopes) and not asked_again:
+    agreed = consents.agreed_scopes(db.session, state.sso.citizen_id, state.client.client_id)
+    if consents.covers_scopes(agreed, state.granted_scopes) and not asked_again:
         return
     if state.client.trusted and not asked_again:
         consents.grant(db.session, state.sso.citizen_id, state.client.client_id,

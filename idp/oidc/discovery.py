@@ -7,7 +7,9 @@ work-in-progress tree) never points apps at a 404.
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request
+import json
+
+from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from idp.extensions import limiter
@@ -101,7 +103,11 @@ WRONG_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 def openid_configuration() -> Response:
     if request.method != "GET":
         return method_not_allowed(("GET",))
-    response = jsonify(metadata())
+    # The document depends only on the configuration: serialise it once per app.
+    body = current_app.extensions.get("tnid.discovery")
+    if body is None:
+        body = current_app.extensions["tnid.discovery"] = json.dumps(metadata()).encode()
+    response = Response(body, mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"  # public data; SPAs read it
     return response

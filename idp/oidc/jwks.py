@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, request
 
 from idp.extensions import db, limiter
 from idp.oidc import bp
@@ -16,7 +16,8 @@ from idp.services.clock import utcnow
 def jwks() -> Response:
     if request.method != "GET":
         return method_not_allowed(("GET",))
-    response = jsonify(keys.public_jwks(db.session, utcnow()))
+    response = Response(keys.published_jwks_body(db.session, utcnow()),
+                        mimetype="application/json")
     # Short: a rotation publishes the next key well before it signs (see services.keys).
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"

@@ -49,14 +49,7 @@ class TokenRevocation(RevocationEndpoint):
 
     def revoke_token(self, token: Found, request: OAuth2Request) -> None:
         now, row = utcnow(), token.row
-        if token.kind == "refresh_token":
-            tokens.revoke_family(db.session, row.family_id, now)
-        elif row.refresh_token_hash is None:
-            tokens.revoke_token(db.session, row, now, whole_grant=False)
-        else:
-            # The row also carries the refresh token, which must live on: the access token
-            # is ended by ending its lifetime (revoked_at would stop the refresh token too).
-            row.access_expires_at = min(row.access_expires_at, now)
+        tokens.revoke_token(db.session, row, now, whole_grant=token.kind == "refresh_token")
 
 
 @bp.route("/revoke", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])

@@ -15,14 +15,16 @@ from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
-from flask import Flask
+from flask import Flask, g
 from flask import request as flask_request
 from flask.wrappers import Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
+from idp.database import reader
 from idp.extensions import db
 from idp.models import Client, Token
+from idp.models.client import ClientView
 from idp.oidc import context
 from idp.oidc.client_auth import PrivateKeyJwtAuthentication
 from idp.oidc.grants.authorization_code import AuthorizationCodeGrant
@@ -111,11 +113,23 @@ def _basic_credentials(header: str | None) -> bool | None:
 
 
 def query_client(client_id: str) -> Client | None:
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+    """The enabled client, looked up once per request however many checks ask for it."""
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 \
+            or not client_id.isprintable():  # NUL and friends: PostgreSQL refuses them
         return None
-    return db.session.scalar(
-        select(Client).where(Client.client_id == client_id, Client.disabled_at.is_(None))
-    )
+    memo = g.setdefault("tnid_clients", {})
+    if client_id not in memo:
+        with reader(db) as connection:
+            row = connection.execute(_ENABLED_CLIENT, {"client_id": client_id}).first()
+        # A detached, read-only Client: the protocol only reads it, and skipping the ORM's
+        # identity map and change tracking saves ~0.1 ms on every protocol request.
+        memo[client_id] = ClientView(**row._mapping) if row is not None else None
+    return memo[client_id]
+
+
+_ENABLED_CLIENT = select(*Client.__table__.columns).where(
+    Client.__table__.c.client_id == bindparam("client_id"),
+    Client.__table__.c.disabled_at.is_(None))
 
 
 def save_token(token: dict, request: OAuth2Request) -> None:
@@ -142,7 +156,10 @@ class AccessTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Token | None:
         if not token_string or len(token_string) > 256:
             return None
-        return tokens.find_access_token(db.session, token_string)
+        # Only userinfo uses this validator, and it only reads: a pooled connection, no ORM
+        # session to create and tear down (about a tenth of a millisecond per request).
+        with reader(db) as connection:
+            return tokens.read_token(connection, token_string)
 
 
 server = TnidAuthorizationServer()

@@ -7,12 +7,17 @@ logs and browser history. Errors follow RFC 6750 §3: 401 with ``WWW-Authenticat
 
 from __future__ import annotations
 
+import json
+
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTypeError
+from authlib.oauth2.rfc6749 import (
+    JsonRequest,
+    MissingAuthorizationError,
+    UnsupportedTokenTypeError,
+)
 from flask import Response, jsonify, request
 
 from idp.extensions import limiter
-from idp.models import Token
 from idp.oidc import bp, context
 from idp.oidc.server import resource_protector
 from idp.services import claims
@@ -29,7 +34,9 @@ def userinfo() -> Response:
         return _bearer_error(400, "invalid_request",
                              "Send the access token in the Authorization header only.")
     try:
-        token: Token = resource_protector.acquire_token()
+        # authlib's validation, fed the headers only (its Flask wrapper also rebuilds the URL).
+        token = resource_protector.validate_request(
+            scopes=None, request=JsonRequest(request.method, "", request.headers))
     except (MissingAuthorizationError, UnsupportedTokenTypeError):
         # §3.1: a request without (Bearer) credentials gets no error code, only the challenge.
         return _bearer_error(401, None, "An access token is required (Authorization: Bearer).")
@@ -46,7 +53,7 @@ def userinfo() -> Response:
     data = claims.userinfo(citizen, token.client, token.scope,
                            pairwise_secret=context.pairwise_secret(),
                            claims_request=token.claims)
-    response = jsonify(data)
+    response = Response(json.dumps(data, ensure_ascii=False), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -6,9 +6,10 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from types import SimpleNamespace
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -148,3 +149,15 @@ def _identity_level(value: int | str) -> int:
     if str(value).strip() not in ("1", "2"):
         raise InvalidInput("identity_level", _l("The identity level must be 1 or 2."))
     return int(value)
+
+
+_ACTIVE_CITIZEN = select(*Citizen.__table__.columns).where(
+    Citizen.__table__.c.id == bindparam("id"),
+    Citizen.__table__.c.status == CitizenStatus.ACTIVE.value)
+
+
+def read_active_citizen(session: Session, citizen_id: uuid.UUID) -> SimpleNamespace | None:
+    """An active citizen's columns as a plain, read-only object (the token endpoint needs
+    them for the ID token and nothing else)."""
+    row = session.execute(_ACTIVE_CITIZEN, {"id": citizen_id}).first()
+    return SimpleNamespace(**row._mapping) if row is not None else None

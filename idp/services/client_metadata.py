@@ -34,7 +34,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # Where plain http is allowed: (loopback hosts in production, any host in development).
 _HTTP_RULES = {"redirect": (True, True), "logo": (False, False), "jwks_uri": (False, True)}
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_EC_CURVES = frozenset({"P-256", "P-384", "P-521"})
+_EC_CURVES = frozenset({"P-256"})  # ES256 is the only EC algorithm we accept (discovery)
 _MAX_JWKS_KEYS, _MAX_JWKS_CHARS, _MIN_RSA_BITS = 10, 20_000, 2048
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")

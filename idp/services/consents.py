@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,22 @@ NO_DATA_SCOPES = frozenset({"openid"})
 def find(session: Session, citizen_id: uuid.UUID, client_id: str) -> Consent | None:
     return session.scalar(select(Consent).where(Consent.citizen_id == citizen_id,
                                                 Consent.client_id == client_id))
+
+
+_AGREED_SCOPES = select(Consent.__table__.c.scopes).where(
+    Consent.__table__.c.citizen_id == bindparam("citizen_id"),
+    Consent.__table__.c.client_id == bindparam("client_id"))
+
+
+def agreed_scopes(session: Session, citizen_id: uuid.UUID, client_id: str) -> list[str] | None:
+    """The scopes agreed to (read only, one Core query: the authorization hot path)."""
+    return session.execute(_AGREED_SCOPES, {"citizen_id": citizen_id,
+                                            "client_id": client_id}).scalar()
+
+
+def covers_scopes(agreed: list[str] | None, scopes: Iterable[str]) -> bool:
+    needed = set(scopes) - NO_DATA_SCOPES
+    return agreed is not None and needed <= set(agreed)
 
 
 def covers(consent: Consent | None, scopes: Iterable[str]) -> bool:

@@ -12,12 +12,14 @@ their kid and alg. The kid is the RFC 7638 JWK thumbprint of the public key.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from joserfc.jwk import ECKey, RSAKey
-from sqlalchemy import and_, delete, or_, select, text
+from sqlalchemy import and_, bindparam, delete, or_, select, text
 from sqlalchemy.orm import Session
 
 from idp.models import SigningKey
@@ -87,6 +89,7 @@ def ensure_keys(session: Session, box: SecretBox, now: datetime) -> list[str]:
         if not nexts:
             created.append(_add(session, box, alg, NEXT, now))
     session.flush()
+    forget_published()
     return created
 
 
@@ -118,6 +121,7 @@ def rotate(session: Session, box: SecretBox, now: datetime, *, published_for: ti
         created = _add(session, box, a, NEXT, now)
         rotations.append(Rotation(a, tuple(retired), promoted.kid, created))
     session.flush()
+    forget_published()
     return RotationResult(tuple(rotations))
 
 
@@ -128,6 +132,7 @@ def purge_unpublished(session: Session, now: datetime) -> int:
         .where(SigningKey.status == RETIRED, SigningKey.unpublish_after <= now)
         .execution_options(synchronize_session=False)
     )
+    forget_published()
     return result.rowcount or 0
 
 
@@ -148,6 +153,45 @@ def public_jwks(session: Session, now: datetime) -> dict[str, list[dict]]:
     return {"keys": [dict(row.public_jwk) for row in rows]}
 
 
+class _Expiring:
+    """A value remembered for a few seconds in this process."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._values: dict[object, tuple[float, object]] = {}
+
+    def get(self, key: object) -> object | None:
+        with self._lock:
+            entry = self._values.get(key)
+        return entry[1] if entry and entry[0] > time.monotonic() else None
+
+    def put(self, key: object, value: object) -> object:
+        with self._lock:
+            self._values[key] = (time.monotonic() + self.seconds, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+# A few seconds of memory cannot change what the JWKS or the active key mean on another node:
+# the key that starts signing at a rotation was published as "next" long before, and a
+# retired key stays published long after (see ``rotate``). It spares a query per token.
+SHORT_MEMORY_SECONDS = 5.0
+_jwks_body = _Expiring(SHORT_MEMORY_SECONDS)
+_active_kid = _Expiring(SHORT_MEMORY_SECONDS)
+
+
+def published_jwks_body(session: Session, now: datetime) -> bytes:
+    """The serialised JWK Set for ``/jwks``, remembered for a few seconds."""
+    body = _jwks_body.get("jwks")
+    if body is None:
+        body = _jwks_body.put("jwks", json.dumps(public_jwks(session, now)).encode())
+    return body  # type: ignore[return-value]
+
+
 def all_keys(session: Session) -> list[SigningKey]:
     rows = list(session.scalars(select(SigningKey)))
     rows.sort(key=lambda r: (_alg_rank(r.alg), _STATUS_ORDER.get(r.status, 9), r.created_at))
@@ -158,18 +202,25 @@ def is_published(row: SigningKey, now: datetime) -> bool:
     return row.status != RETIRED or row.unpublish_after is None or row.unpublish_after > now
 
 
+_ACTIVE_KID = (
+    select(SigningKey.kid)
+    .where(SigningKey.alg == bindparam("alg"), SigningKey.status == ACTIVE)
+    .order_by(SigningKey.activated_at.desc(), SigningKey.kid)
+    .limit(1)
+)
+
+
 def signing_key(session: Session, box: SecretBox, alg: str) -> tuple[str, SigningJWK]:
     """The active key for ``alg`` and its kid, ready to sign.
 
-    Which kid is active is read from the database every time (one indexed query), so a
-    rotation on another node takes effect at once; the decrypted key is cached by kid.
+    Which kid is active is read from the database at most every few seconds (see
+    ``SHORT_MEMORY_SECONDS``); the decrypted key is cached by kid (a kid never changes).
     """
-    kid = session.scalar(
-        select(SigningKey.kid)
-        .where(SigningKey.alg == check_alg(alg), SigningKey.status == ACTIVE)
-        .order_by(SigningKey.activated_at.desc(), SigningKey.kid)
-        .limit(1)
-    )
+    kid = _active_kid.get(alg)
+    if kid is None:
+        kid = session.execute(_ACTIVE_KID, {"alg": check_alg(alg)}).scalar()
+        if kid is not None:
+            _active_kid.put(alg, kid)
     if kid is None:
         raise NoActiveKey(f"No active {alg} signing key: run `tnid init`.")
     key = _cache.get(kid)
@@ -184,6 +235,13 @@ def signing_key(session: Session, box: SecretBox, alg: str) -> tuple[str, Signin
 
 def clear_cache() -> None:
     _cache.clear()
+    forget_published()
+
+
+def forget_published() -> None:
+    """Drop this process's short memory of the JWKS and active kids (after a key change)."""
+    _jwks_body.clear()
+    _active_kid.clear()
 
 
 class _KeyCache:

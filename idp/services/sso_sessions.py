@@ -42,13 +42,22 @@ def start_session(
     ip: str,
     user_agent: str,
     now: datetime,
-    replaces: str | None = None,
+    continues: SsoSession | None = None,
 ) -> tuple[str, SsoSession]:
-    """Create a session and return (cookie token, row). Any session the browser already had
-    is ended first, so the id is always fresh after sign-in (session fixation)."""
-    if replaces:
-        end_session(session, replaces)
+    """Start a session and return (cookie token, row). The cookie value is always new
+    (session fixation). Re-authentication of the same citizen (prompt=login, max_age) keeps
+    the session's ``sid``, so the apps already in it stay linked for back-channel logout;
+    a previous session of *another* citizen must be ended by the caller first."""
     token = secrets.token_urlsafe(32)
+    if continues is not None:
+        if continues.citizen_id != citizen.id:
+            raise ValueError("a session can only be continued by its own citizen")
+        continues.token_hash = _hash(token)
+        continues.auth_time = continues.created_at = continues.last_seen_at = now
+        continues.amr, continues.acr = amr, acr
+        continues.ip, continues.user_agent = ip[:45], (user_agent or "")[:255]
+        session.flush()
+        return token, continues
     row = SsoSession(
         token_hash=_hash(token), sid=secrets.token_urlsafe(32), citizen_id=citizen.id,
         auth_time=now, amr=amr, acr=acr, created_at=now, last_seen_at=now,

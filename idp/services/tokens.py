@@ -12,12 +12,17 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as _postgres_insert
+from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from idp.models import AuthorizationCode, Client, SessionClient, Token
+from idp.models import AuthorizationCode, Citizen, Client, SessionClient, Token
+from idp.models.oauth import CodeView
+from idp.services.clock import utcnow
 
 
 def digest(secret: str) -> str:
@@ -35,14 +40,25 @@ class Lifetimes:
 # --- authorization codes -----------------------------------------------------------------------
 
 
-def save_code(session: Session, code: str, **fields: object) -> AuthorizationCode:
-    row = AuthorizationCode(code_hash=digest(code), **fields)
-    session.add(row)
-    return row
+def save_code(session: Session, code: str, **fields: object) -> None:
+    # Core insert: nothing reads the row back in this request.
+    session.execute(insert(AuthorizationCode.__table__),
+                    {"used_at": None, "code_hash": digest(code), **fields})
+
+
+_codes = AuthorizationCode.__table__
+_CLAIM_CODE = (
+    update(_codes)
+    .where(_codes.c.code_hash == bindparam("b_code_hash"),
+           _codes.c.client_id == bindparam("b_client_id"),
+           _codes.c.used_at.is_(None), _codes.c.expires_at > bindparam("b_now"))
+    .values(used_at=bindparam("b_now"))
+    .returning(*_codes.columns)
+)
 
 
 def redeem_code(session: Session, code: str, client: Client,
-                now: datetime) -> AuthorizationCode | None:
+                now: datetime) -> CodeView | None:
     """Claim the code for this client, once. A second presentation revokes every token the
     first one produced (RFC 6749 §4.1.2, RFC 9700 §4.2) and returns None.
 
@@ -50,18 +66,10 @@ def redeem_code(session: Session, code: str, client: Client,
     whose update changed it, so of two concurrent exchanges exactly one wins.
     """
     code_hash = digest(code)
-    claimed = session.scalars(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.code_hash == code_hash,
-               AuthorizationCode.client_id == client.client_id,
-               AuthorizationCode.used_at.is_(None),
-               AuthorizationCode.expires_at > now)
-        .values(used_at=now)
-        .returning(AuthorizationCode)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).one_or_none()
+    claimed = session.execute(_CLAIM_CODE, {"b_code_hash": code_hash, "b_client_id":
+                                            client.client_id, "b_now": now}).first()
     if claimed is not None:
-        return claimed
+        return CodeView(**claimed._mapping)
     row = session.scalar(select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash))
     if row is not None and row.client_id == client.client_id and row.used_at is not None:
         revoke_issued_from_code(session, row.id, now)
@@ -78,10 +86,11 @@ def record_session_client(session: Session, sid: str | None, client_id: str,
     """Remember that this app took part in the SSO session (for back-channel logout)."""
     if not sid:
         return
-    exists = session.scalar(select(SessionClient.id).where(
-        SessionClient.sid == sid, SessionClient.client_id == client_id))
-    if exists is None:
-        session.add(SessionClient(sid=sid, client_id=client_id, citizen_id=citizen_id))
+    # One statement, and two nodes recording the same pair at once cannot collide.
+    dialect = session.get_bind().dialect.name
+    statement = (_sqlite_insert if dialect == "sqlite" else _postgres_insert)(SessionClient)
+    session.execute(statement.values(sid=sid, client_id=client_id, citizen_id=citizen_id)
+                    .on_conflict_do_nothing(index_elements=["sid", "client_id"]))
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -97,7 +106,7 @@ def save_token(
     lifetimes: Lifetimes,
     code: AuthorizationCode | None = None,
     previous: Token | None = None,
-) -> Token:
+) -> None:
     """Store a freshly generated token response; ``previous`` is the rotated refresh token.
 
     The refresh window slides (idle lifetime from now) but never past the family's absolute
@@ -128,14 +137,21 @@ def save_token(
                             if refresh and family_expires else None),
     )
     access_expires = now + timedelta(seconds=int(token["expires_in"]))
+    rows = []
     if refresh and previous is not None and scope != previous.scope:
-        session.add(Token(scope=previous.scope, access_token_hash=digest(secrets.token_urlsafe(32)),
-                          access_expires_at=now, **refresh_columns, **common))
+        rows.append(dict(scope=previous.scope,
+                         access_token_hash=digest(secrets.token_urlsafe(32)),
+                         access_expires_at=now, **refresh_columns, **common))
         refresh_columns = dict(refresh_token_hash=None, refresh_expires_at=None)
-    row = Token(scope=scope, access_token_hash=digest(token["access_token"]),
-                access_expires_at=access_expires, **refresh_columns, **common)
-    session.add(row)
-    return row
+    rows.append(dict(scope=scope, access_token_hash=digest(token["access_token"]),
+                     access_expires_at=access_expires, **refresh_columns, **common))
+    # A Core insert: nothing reads these rows back in this request, so the ORM's unit of
+    # work (flush, identity map) would be pure overhead on the token endpoint.
+    session.execute(insert(Token.__table__), [_with_defaults(r) for r in rows])
+
+
+def _with_defaults(values: dict) -> dict:
+    return {"revoked_at": None, "refresh_used_at": None, **values}
 
 
 def find_access_token(session: Session, access_token: str) -> Token | None:
@@ -146,23 +162,27 @@ def find_refresh_token(session: Session, refresh_token: str) -> Token | None:
     return session.scalar(select(Token).where(Token.refresh_token_hash == digest(refresh_token)))
 
 
-def claim_refresh_token(session: Session, row: Token, now: datetime) -> Token | None:
-    """Use a refresh token (found with ``find_refresh_token``) once. Presenting one already
+_SPEND_REFRESH = (
+    update(Token.__table__)
+    .where(Token.__table__.c.id == bindparam("b_id"),
+           Token.__table__.c.refresh_used_at.is_(None), Token.__table__.c.revoked_at.is_(None),
+           Token.__table__.c.refresh_expires_at > bindparam("b_now"))
+    .values(refresh_used_at=bindparam("b_now"))
+)
+
+
+def claim_refresh_token(session: Session, row: TokenView, now: datetime) -> TokenView | None:
+    """Use a refresh token (found with ``read_token``) once. Presenting one already
     used is treated as theft: the whole family is revoked (RFC 9700 §4.14.2) and None
     returned. Of two concurrent uses the guarded UPDATE lets one through; the other finds it
     used and revokes the family."""
-    claimed = session.execute(
-        update(Token)
-        .where(Token.id == row.id, Token.refresh_used_at.is_(None), Token.revoked_at.is_(None),
-               Token.refresh_expires_at > now)
-        .values(refresh_used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = session.execute(_SPEND_REFRESH, {"b_id": row.id, "b_now": now}).rowcount
     if claimed == 1:
-        set_committed_value(row, "refresh_used_at", now)
+        row.refresh_used_at = now
         return row
-    session.refresh(row)  # why not: used (theft), revoked or expired — read it again
-    if row.refresh_used_at is not None:
+    # Why not: used (theft, or a concurrent use that won), revoked or expired — look again.
+    used = session.execute(select(Token.refresh_used_at).where(Token.id == row.id)).scalar()
+    if used is not None:
         revoke_family(session, row.family_id, now)
     return None
 
@@ -175,8 +195,10 @@ def revoke_token(session: Session, row: Token, now: datetime, *, whole_grant: bo
     """RFC 7009: revoking a refresh token revokes its grant; an access token only itself."""
     if whole_grant:
         revoke_family(session, row.family_id, now)
-    elif row.revoked_at is None:
-        row.revoked_at = now
+    elif row.refresh_token_hash is None:
+        row.revoked_at = row.revoked_at or now
+    else:  # the row also holds a live refresh token: end only the access token
+        row.access_expires_at = min(row.access_expires_at, now)
 
 
 def revoke_for_citizen(session: Session, citizen_id: uuid.UUID, now: datetime) -> int:
@@ -201,3 +223,63 @@ def _revoke(session: Session, where: object, now: datetime) -> int:
 
 def is_active(row: Token, now: datetime) -> bool:
     return row.revoked_at is None and row.access_expires_at > now
+
+
+# --- read-only fast path -------------------------------------------------------------------------
+
+_tokens, _clients, _citizens = Token.__table__, Client.__table__, Citizen.__table__
+
+
+def _token_view(where: object) -> object:
+    return (select(_tokens, _clients, _citizens)
+            .join(_clients, _clients.c.client_id == _tokens.c.client_id)
+            .outerjoin(_citizens, _citizens.c.id == _tokens.c.citizen_id)
+            .where(where)
+            .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL))
+
+
+_ACCESS_VIEW = _token_view(_tokens.c.access_token_hash == bindparam("digest"))
+_REFRESH_VIEW = _token_view(_tokens.c.refresh_token_hash == bindparam("digest"))
+
+
+class TokenView(SimpleNamespace):
+    """A token, read only, with ``client`` and ``citizen`` as plain attribute bags. Building
+    ORM objects costs more than the query itself on the hottest endpoints."""
+
+    def is_expired(self) -> bool:
+        return self.access_expires_at <= utcnow()
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_user(self) -> SimpleNamespace | None:
+        return self.citizen
+
+    def get_client(self) -> SimpleNamespace:
+        return self.client
+
+    def check_client(self, client: Client) -> bool:
+        return self.client_id == client.client_id
+
+
+def _columns(row: object, table: object) -> dict:
+    mapping = row._mapping
+    return {c.name: mapping[f"{table.name}_{c.name}"] for c in table.columns}
+
+
+def read_token(session: Session | Connection, token: str,
+               kind: str = "access_token") -> TokenView | None:
+    """The token with its client and citizen, for endpoints that only read (userinfo,
+    introspection): one Core query, no ORM objects. A plain ``Connection`` works too, so
+    userinfo can skip creating an ORM session altogether."""
+    statement = _ACCESS_VIEW if kind == "access_token" else _REFRESH_VIEW
+    row = session.execute(statement, {"digest": digest(token)}).first()
+    if row is None:
+        return None
+    citizen = _columns(row, _citizens)
+    return TokenView(**_columns(row, _tokens),
+                     client=SimpleNamespace(**_columns(row, _clients)),
+                     citizen=SimpleNamespace(**citizen) if citizen["id"] is not None else None)

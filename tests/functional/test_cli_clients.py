@@ -161,7 +161,8 @@ def test_create_refuses_bad_input_and_writes_nothing(app, tnid, args: list[str],
 
 def test_redirect_uri_is_required_for_the_code_flow(app, tnid):
     result = tnid("clients", "create", "--name", "Thiếu")
-    assert result.exit_code == 1 and "--redirect-uri: Register at least one" in result.output
+    # The CLI speaks Vietnamese first (the operators' language).
+    assert result.exit_code == 1 and "--redirect-uri: Hãy đăng ký ít nhất một" in result.output
 
 
 @pytest.mark.parametrize("args", [
@@ -256,7 +257,7 @@ def test_rotate_secret(app, tnid):
 def test_rotate_secret_refused_for_public_clients(app, tnid):
     created = as_json(tnid("clients", "create", *PORTAL, "--auth-method", "none", "--json"))
     result = tnid("clients", "rotate-secret", created["client_id"])
-    assert result.exit_code == 1 and "does not use a client secret" in result.output
+    assert result.exit_code == 1 and "không dùng client secret" in result.output
     assert stored(app, created["client_id"]).client_secret_hash is None
 
 

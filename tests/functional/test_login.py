@@ -291,3 +291,27 @@ def test_sign_in_is_rate_limited_per_ip(app_factory):
         data={"csrf_token": csrf_token(page.text), "identifier": "x", "password": "y"},
     )
     assert response.status_code == 401  # another address has its own budget
+
+
+def test_signing_in_again_as_the_same_citizen_keeps_the_session_id(app, client, auth,
+                                                                   make_citizen):
+    citizen = make_citizen()
+    auth.login(citizen.cccd)
+    with app.app_context():
+        sid = db.session.scalar(select(SsoSession.sid))
+    token = csrf_token(client.get("/logout").text)
+    client.post("/login", data={"csrf_token": token, "identifier": citizen.phone,
+                                "password": TEST_PASSWORD})
+    with app.app_context():
+        assert db.session.scalars(select(SsoSession.sid)).all() == [sid]
+
+
+def test_signing_in_as_someone_else_ends_the_first_session(app, client, auth, make_citizen):
+    first, second = make_citizen(), make_citizen()
+    auth.login(first.cccd)
+    token = csrf_token(client.get("/logout").text)
+    client.post("/login", data={"csrf_token": token, "identifier": second.cccd,
+                                "password": TEST_PASSWORD})
+    with app.app_context():
+        owners = db.session.scalars(select(SsoSession.citizen_id)).all()
+    assert owners == [second.id]

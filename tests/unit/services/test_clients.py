@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_babel import force_locale
 from joserfc.jwk import ECKey, OctKey, RSAKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -248,7 +249,7 @@ def test_messages_name_the_problem(session: Session):
              ({"redirect_uris": ["https://*.a.vn/cb"]}, "wildcard"),
              (PKJWT | {"jwks": {"keys": [RSA.as_dict(private=True)]}}, "private")]
     for changes, words in cases:
-        with pytest.raises(InvalidInput, match=words):
+        with force_locale("en"), pytest.raises(InvalidInput, match=words):
             clients.validate(replace(PORTAL, **changes), production=False)
 
 
@@ -303,7 +304,7 @@ def test_pairwise_sector_defaults_to_the_redirect_host(session: Session):
 
 
 def test_pairwise_with_several_hosts_needs_an_explicit_sector(session: Session):
-    with pytest.raises(InvalidInput, match="several hosts") as error:
+    with force_locale("en"), pytest.raises(InvalidInput, match="several hosts") as error:
         create(session, MARKET, redirect_uris=TWO_HOSTS)
     assert error.value.field == "sector_identifier"
     session.rollback()

@@ -30,11 +30,12 @@ def citizen(citizen_id) -> Citizen:
     return row
 
 
-def start(citizen_id, *, now: datetime = T0, replaces: str | None = None,
-          ip: str = "203.0.113.7", user_agent: str = "Mozilla/5.0 (Android 14)"):
+def start(citizen_id, *, now: datetime = T0, continues: SsoSession | None = None,
+          ip: str = "203.0.113.7", user_agent: str = "Mozilla/5.0 (Android 14)",
+          amr: list[str] | None = None):
     token, row = sso.start_session(
-        db.session, citizen(citizen_id), amr=AMR, acr=sso.ACR_ONE_FACTOR, ip=ip,
-        user_agent=user_agent, now=now, replaces=replaces,
+        db.session, citizen(citizen_id), amr=amr or AMR, acr=sso.ACR_ONE_FACTOR, ip=ip,
+        user_agent=user_agent, now=now, continues=continues,
     )
     db.session.commit()
     return token, row
@@ -284,39 +285,31 @@ def test_sid_is_not_a_token(app: Flask, citizen_id):
         assert load(row.sid, T0) is None
 
 
-# --- replaces, end_session, end_all_sessions ----------------------------------------------------
+# --- re-authentication, end_session, end_all_sessions ------------------------------------------
 
 
-def test_replaces_ends_the_old_session(app: Flask, citizen_id):
+def test_reauthentication_rotates_the_cookie_but_keeps_the_sid(app: Flask, citizen_id):
+    """prompt=login / max_age: same citizen, same session (its apps stay linked), new cookie
+    value (fixation), fresh auth_time."""
     with app.app_context():
-        old_token, old_row = start(citizen_id)
-        old_sid = old_row.sid
-        new_token, new_row = start(citizen_id, now=T0 + timedelta(minutes=1), replaces=old_token)
-        assert new_token != old_token and new_row.sid != old_sid
-        assert load(old_token, T0 + timedelta(minutes=2)) is None
-        loaded = load(new_token, T0 + timedelta(minutes=2))
-        assert loaded is not None and loaded.id == new_row.id
+        old_token, row = start(citizen_id)
+        sid, row_id = row.sid, row.id
+        later = T0 + timedelta(minutes=20)
+        new_token, again = start(citizen_id, now=later, continues=row, amr=["pwd", "otp"])
+        assert new_token != old_token
+        assert again.id == row_id and again.sid == sid
+        assert again.auth_time == later and again.amr == ["pwd", "otp"]
+        assert load(old_token, later) is None  # the old cookie value is dead
+        assert load(new_token, later) is not None
         assert sessions() == 1
 
 
-@pytest.mark.parametrize("replaces", ["", None, "unknown-token", "x" * 500])
-def test_replaces_unknown_or_empty_is_harmless(app: Flask, citizen_id, replaces):
-    with app.app_context():
-        keep, _ = start(citizen_id)
-        new, _ = start(citizen_id, replaces=replaces)
-        assert load(keep, T0) is not None and load(new, T0) is not None
-        assert sessions() == 2
-
-
-def test_replaces_another_citizens_session(app: Flask, make_citizen):
-    """A browser that was signed in as someone else loses that session on a new sign-in."""
+def test_a_session_cannot_be_continued_by_another_citizen(app: Flask, make_citizen):
     a, b = make_citizen().id, make_citizen().id
     with app.app_context():
-        token_a, _ = start(a)
-        token_b, _ = start(b, replaces=token_a)
-        assert load(token_a, T0) is None
-        loaded = load(token_b, T0)
-        assert loaded is not None and loaded.citizen_id == b
+        _, row = start(a)
+        with pytest.raises(ValueError):
+            start(b, continues=row)
 
 
 def test_end_session(app: Flask, citizen_id):

@@ -1,0 +1,57 @@
+"""Removing protocol state nobody can use any more: expired codes, tokens, sessions, pushed
+requests, assertion ids, deliveries and retired signing keys. Run from cron with
+``tnid purge``; safe on several nodes at once (plain guarded DELETEs)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, or_
+from sqlalchemy.orm import Session
+
+from idp.models import (
+    AuthorizationCode,
+    InitialAccessToken,
+    LogoutDelivery,
+    PushedAuthorizationRequest,
+    SsoSession,
+    Token,
+    UsedAssertion,
+)
+from idp.services import keys
+from idp.services.sso_sessions import SessionPolicy
+
+# A used code is kept a day past its expiry, so a late replay is still recognised and
+# answered by revoking what it issued.
+CODE_GRACE = timedelta(days=1)
+DELIVERY_KEEP = timedelta(days=7)
+
+
+def purge(session: Session, now: datetime, policy: SessionPolicy) -> dict[str, int]:
+    removed = {
+        "authorization_codes": _delete(session, AuthorizationCode,
+                                       AuthorizationCode.expires_at < now - CODE_GRACE),
+        "tokens": _delete(session, Token, and_(
+            Token.access_expires_at < now,
+            or_(Token.refresh_expires_at.is_(None), Token.refresh_expires_at < now,
+                Token.revoked_at.is_not(None)))),
+        "sso_sessions": _delete(session, SsoSession, or_(
+            SsoSession.last_seen_at < now - policy.idle,
+            SsoSession.created_at < now - policy.absolute)),
+        "pushed_authorization_requests": _delete(session, PushedAuthorizationRequest,
+                                                 PushedAuthorizationRequest.expires_at < now),
+        "used_assertions": _delete(session, UsedAssertion, UsedAssertion.expires_at <= now),
+        "initial_access_tokens": _delete(session, InitialAccessToken, or_(
+            InitialAccessToken.expires_at < now, InitialAccessToken.uses_left <= 0)),
+        "logout_deliveries": _delete(session, LogoutDelivery, or_(
+            LogoutDelivery.delivered_at < now - DELIVERY_KEEP,
+            LogoutDelivery.given_up_at < now - DELIVERY_KEEP)),
+        "signing_keys": keys.purge_unpublished(session, now),
+    }
+    return removed
+
+
+def _delete(session: Session, model: type, where: object) -> int:
+    result = session.execute(delete(model).where(where)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount or 0

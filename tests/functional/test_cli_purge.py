@@ -1,0 +1,63 @@
+"""`tnid purge` deletes what can no longer be used, and nothing that can."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from idp.cli import cli
+from idp.extensions import db
+from idp.models import AuthorizationCode, PushedAuthorizationRequest, SsoSession, Token
+from idp.services.clock import utcnow
+from tests.support import oidc
+
+
+def count(app, model) -> int:  # noqa: ANN001
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def issue_tokens(app, client, auth, make_citizen):  # noqa: ANN001, ANN201
+    citizen = make_citizen()
+    rp = oidc.register(app, trusted=True)
+    auth.login(citizen.cccd)
+    code = oidc.follow_to_client(client, oidc.authorize_query(rp), rp)["code"]
+    basic = base64.b64encode(f"{rp.client_id}:{rp.secret}".encode()).decode()
+    response = client.post("/token", headers={"Authorization": f"Basic {basic}"}, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri})
+    assert response.status_code == 200, response.json
+    return rp
+
+
+def test_purge_keeps_live_state(app, client, auth, make_citizen, signing_keys, config):
+    issue_tokens(app, client, auth, make_citizen)
+    result = CliRunner().invoke(cli, ["purge", "--json"], env=config, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert all(v == 0 for v in json.loads(result.output).values())
+    assert count(app, Token) == 1 and count(app, SsoSession) == 1
+    assert count(app, AuthorizationCode) == 1
+
+
+def test_purge_removes_expired_state(app, client, auth, make_citizen, signing_keys, config):
+    issue_tokens(app, client, auth, make_citizen)
+    long_ago = utcnow() - timedelta(days=400)
+    with app.app_context():
+        for model, columns in ((AuthorizationCode, ("expires_at",)),
+                               (Token, ("access_expires_at",)),
+                               (SsoSession, ("created_at", "last_seen_at"))):
+            for row in db.session.scalars(select(model)):
+                for column in columns:
+                    setattr(row, column, long_ago)
+        db.session.add(PushedAuthorizationRequest(
+            request_uri_hash="x" * 64, client_id=db.session.scalar(select(Token.client_id)),
+            params={}, expires_at=long_ago))
+        db.session.commit()
+    result = CliRunner().invoke(cli, ["purge", "--json"], env=config, catch_exceptions=False)
+    removed = json.loads(result.output)
+    assert removed["authorization_codes"] == 1 and removed["tokens"] == 1
+    assert removed["sso_sessions"] == 1 and removed["pushed_authorization_requests"] == 1
+    assert count(app, Token) == 0 and count(app, SsoSession) == 0
