@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from flask import g, has_app_context
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
@@ -72,5 +73,16 @@ def reader(db: Any) -> Iterator[Any]:
     if db.session.registry.has():
         yield db.session
         return
+    if has_app_context():  # one connection for the whole request, returned at teardown
+        if "tnid_reader" not in g:
+            g.tnid_reader = db.engine.connect()
+        yield g.tnid_reader
+        return
     with db.engine.connect() as connection:
         yield connection
+
+
+def close_reader(_error: BaseException | None = None) -> None:
+    connection = g.pop("tnid_reader", None)
+    if connection is not None:
+        connection.close()

@@ -230,8 +230,23 @@ def is_active(row: Token, now: datetime) -> bool:
 _tokens, _clients, _citizens = Token.__table__, Client.__table__, Citizen.__table__
 
 
+# Only what userinfo and introspection read: fewer columns, fewer JSON and UUID decodes.
+_VIEW_COLUMNS = (
+    *(_tokens.c[name] for name in (
+        "id", "client_id", "citizen_id", "scope", "claims", "issued_at", "access_expires_at",
+        "refresh_expires_at", "refresh_used_at", "revoked_at", "family_id", "family_expires_at",
+        "code_id", "sid", "auth_time", "acr", "amr")),
+    *(_clients.c[name] for name in (
+        "client_id", "subject_type", "sector_identifier", "disabled_at",
+        "id_token_signed_response_alg")),
+    *(_citizens.c[name] for name in (
+        "id", "full_name", "birthdate", "gender", "phone", "email", "commune_code", "cccd",
+        "identity_level", "status", "updated_at")),
+)
+
+
 def _token_view(where: object) -> object:
-    return (select(_tokens, _clients, _citizens)
+    return (select(*_VIEW_COLUMNS)
             .join(_clients, _clients.c.client_id == _tokens.c.client_id)
             .outerjoin(_citizens, _citizens.c.id == _tokens.c.citizen_id)
             .where(where)
@@ -265,9 +280,13 @@ class TokenView(SimpleNamespace):
         return self.client_id == client.client_id
 
 
+_VIEW_KEYS = {table.name: [(f"{c.table.name}_{c.name}", c.name) for c in _VIEW_COLUMNS
+                            if c.table is table] for table in (_tokens, _clients, _citizens)}
+
+
 def _columns(row: object, table: object) -> dict:
     mapping = row._mapping
-    return {c.name: mapping[f"{table.name}_{c.name}"] for c in table.columns}
+    return {name: mapping[label] for label, name in _VIEW_KEYS[table.name]}
 
 
 def read_token(session: Session | Connection, token: str,
