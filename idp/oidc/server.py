@@ -56,7 +56,12 @@ class OmitEmptyRequest(FlaskOAuth2Request):
     as omitted (RFC 6749 §3.2): ``refresh_token=`` is a missing refresh token."""
 
     def __init__(self, request: Request) -> None:
-        super().__init__(request)
+        # Not FlaskOAuth2Request.__init__: it rebuilds request.url (IRI round trips) on every
+        # token request, and authlib only checks the scheme of it.
+        OAuth2Request.__init__(self, request.method,
+                               f"{request.scheme}://{request.host}{request.path}",
+                               headers=request.headers)
+        self._request = request
         self._form = _without_empty(request.form)
         self.payload = _Payload(CombinedMultiDict([_without_empty(request.args), self._form]))
 
