@@ -70,7 +70,7 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _init_extensions(app: Flask, settings: Settings) -> None:
-    from idp.database import close_reader, install_sqlite_pragmas
+    from idp.database import install_sqlite_pragmas
     from idp.extensions import babel, csrf, db, limiter
     from idp.services.passwords import PasswordService
     from idp.web import errors, i18n, logs, origin_check, proxy, security_headers
@@ -78,7 +78,7 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     db.init_app(app)
     with app.app_context():
         install_sqlite_pragmas(db.engine)
-    app.teardown_appcontext(close_reader)
+
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)

@@ -11,7 +11,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import g, has_app_context
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
@@ -68,21 +67,11 @@ def head_revision(engine: Engine) -> str | None:
 @contextmanager
 def reader(db: Any) -> Iterator[Any]:
     """Something to run read-only Core statements on: the request's ORM session if it already
-    has one, else a pooled connection. Read-only endpoints (userinfo, introspection, client
-    lookups) then never pay for creating and tearing down an ORM session."""
+    has one, else a pooled connection for just this statement. Read-only endpoints
+    (userinfo, introspection, client lookups) then never pay for an ORM session, and a request
+    never holds a second connection while its session takes one (pool exhaustion)."""
     if db.session.registry.has():
         yield db.session
         return
-    if has_app_context():  # one connection for the whole request, returned at teardown
-        if "tnid_reader" not in g:
-            g.tnid_reader = db.engine.connect()
-        yield g.tnid_reader
-        return
     with db.engine.connect() as connection:
         yield connection
-
-
-def close_reader(_error: BaseException | None = None) -> None:
-    connection = g.pop("tnid_reader", None)
-    if connection is not None:
-        connection.close()

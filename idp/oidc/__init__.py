@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, g
 
 from idp.extensions import csrf
 
@@ -38,3 +38,9 @@ def init_app(app: Flask) -> None:
         server.server.register_endpoint(registration.ClientRegistration)
         server.server.register_endpoint(registration.ClientConfiguration)
     app.register_blueprint(bp)
+
+    @app.teardown_request
+    def forget_request_memos(_error: BaseException | None = None) -> None:
+        # ``g`` lives as long as the app context, which code outside a served request may
+        # keep across requests: a client disabled in between must not stay remembered.
+        g.pop("tnid_clients", None)

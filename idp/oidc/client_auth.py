@@ -137,8 +137,8 @@ class PrivateKeyJwtAuthentication(JWTBearerClientAssertion):
     def validate_jti(self, claims: dict, jti: str) -> bool:
         """Each assertion is accepted once; a replay fails on the unique (client, jti). The
         row is kept until the assertion has expired (``exp`` is bounded above)."""
-        if not isinstance(jti, str) or not 0 < len(jti) <= 255:
-            return False
+        if not isinstance(jti, str) or not 0 < len(jti) <= 255 or not jti.isprintable():
+            return False  # NUL and friends: PostgreSQL refuses them in text columns
         now = utcnow()
         lifetime = float(claims["exp"]) - time.time()  # validated: a number, not yet past
         until = now + timedelta(seconds=max(0.0, lifetime) + 2 * self.leeway)

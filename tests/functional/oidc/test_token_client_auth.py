@@ -289,3 +289,12 @@ def test_misbehaving_jwks_uri(app, browser, signing_keys, key, misbehaviour):
         response = post_assertion(browser, rp, get_code(browser, rp), signed)
         assert response.json["error"] == "invalid_client"
         assert good.hits == 0
+
+
+def test_assertion_jti_with_control_characters_is_refused_not_a_crash(app, browser,
+                                                                     signing_keys):
+    """PostgreSQL cannot store NUL in text: such a jti must be an invalid_client, not a 500."""
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-nul"})
+    rp = app_for(app, token_endpoint_auth_method="private_key_jwt", jwks=public_set(rsa))
+    signed = assertion(rp.client_id, rsa, audience=f"{issuer_of(app)}/token", jti="a\x00b")
+    assert_invalid_client(post_assertion(browser, rp, get_code(browser, rp), signed), 400)
