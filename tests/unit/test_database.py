@@ -130,11 +130,11 @@ def test_migration_step_by_step_matches_head(fresh_engine: Engine):
     [
         ("sqlite:///tmp/x.sqlite3", {"connect_args": {"timeout": 10,
                                                       "check_same_thread": False},
-                                     "hide_parameters": True}),
+                                     "pool_size": 10, "hide_parameters": True}),
         ("sqlite://", {"connect_args": {"timeout": 10, "check_same_thread": False},
-                       "hide_parameters": True}),
+                       "pool_size": 10, "hide_parameters": True}),
         ("postgresql+psycopg://tnid@db/tnid",
-         {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "hide_parameters": True}),
+         {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True}),
     ],
 )
 def test_engine_options(url: str, expected: dict):
