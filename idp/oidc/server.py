@@ -132,7 +132,11 @@ def query_client(client_id: str) -> Client | None:
     return memo[client_id]
 
 
-_ENABLED_CLIENT = select(*Client.__table__.columns).where(
+# What the protocol reads of a client (not its timestamps: SQLite datetimes are slow to parse).
+_PROTOCOL_COLUMNS = [c for c in Client.__table__.columns
+                     if c.name not in ("created_at", "updated_at", "created_via",
+                                       "registration_access_token_hash")]
+_ENABLED_CLIENT = select(*_PROTOCOL_COLUMNS).where(
     Client.__table__.c.client_id == bindparam("client_id"),
     Client.__table__.c.disabled_at.is_(None))
 
