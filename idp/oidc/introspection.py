@@ -120,15 +120,23 @@ def repeated_parameter(form: MultiDict) -> str | None:
     return None
 
 
-@bp.route("/introspect", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
-@limiter.exempt
-def introspect() -> Response:
+def refuse_malformed_form() -> Response | None:
+    """The shape every client-authenticated form endpoint (introspection, revocation) needs:
+    POST, a form body, each parameter once. None when the request may proceed."""
     if request.method != "POST":
         return method_not_allowed(("POST",))
     if request.mimetype != "application/x-www-form-urlencoded":
         return _error("invalid_request", "The body must be application/x-www-form-urlencoded.")
     if (name := repeated_parameter(request.form)) is not None:
         return _error("invalid_request", f"Parameter '{name[:40]}' is repeated.")
+    return None
+
+
+@bp.route("/introspect", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
+@limiter.exempt
+def introspect() -> Response:
+    if (refusal := refuse_malformed_form()) is not None:
+        return refusal
     response = context.server().create_endpoint_response(TokenIntrospection.ENDPOINT_NAME)
     if db.session.registry.has():  # a private_key_jwt assertion's jti was recorded
         db.session.commit()

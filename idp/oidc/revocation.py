@@ -9,7 +9,7 @@ from __future__ import annotations
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from flask import Response, request
+from flask import Response
 
 from idp.extensions import db, limiter
 from idp.models import Client
@@ -20,10 +20,8 @@ from idp.oidc.introspection import (
     Found,
     check_token_param,
     find_token,
-    repeated_parameter,
+    refuse_malformed_form,
 )
-from idp.oidc.token import _error
-from idp.oidc.userinfo import method_not_allowed
 from idp.services import tokens
 from idp.services.clock import utcnow
 
@@ -55,12 +53,8 @@ class TokenRevocation(RevocationEndpoint):
 @bp.route("/revoke", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
 @limiter.exempt
 def revoke() -> Response:
-    if request.method != "POST":
-        return method_not_allowed(("POST",))
-    if request.mimetype != "application/x-www-form-urlencoded":
-        return _error("invalid_request", "The body must be application/x-www-form-urlencoded.")
-    if (name := repeated_parameter(request.form)) is not None:
-        return _error("invalid_request", f"Parameter '{name[:40]}' is repeated.")
+    if (refusal := refuse_malformed_form()) is not None:
+        return refusal
     response = context.server().create_endpoint_response(TokenRevocation.ENDPOINT_NAME)
     db.session.commit()
     response.headers["Cache-Control"] = "no-store"
