@@ -146,3 +146,8 @@ def assertion(client_id: str, audience: str, key: Key, alg: str) -> dict[str, st
     header = {"alg": alg} | ({"kid": key.kid} if key.kid else {})
     token = jwt.encode(header, claims, key, algorithms=[alg])
     return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": token}
+
+
+def endpoint(doc: dict, name: str) -> str:
+    """An advertised endpoint (from the discovery document) as a path on this provider."""
+    return doc[name][len(doc["issuer"]):]

@@ -19,6 +19,7 @@ from tests.support.token_flows import (
     basic,
     bearer,
     client_keys,
+    endpoint,
     exchange,
     front,
     public_jwks,
@@ -38,22 +39,8 @@ def key_for(alg: str):  # noqa: ANN201
 
 
 @pytest.fixture
-def doc(client) -> dict:
-    return client.get("/.well-known/openid-configuration").json
-
-
-@pytest.fixture
 def citizen(make_citizen):
     return make_citizen(email="an@example.vn", identity_level=2)
-
-
-@pytest.fixture
-def rp(app):
-    return register(app)
-
-
-def endpoint(doc: dict, name: str) -> str:
-    return doc[name][len(doc["issuer"]):]
 
 
 # --- token endpoint: grants and client authentication --------------------------------------------

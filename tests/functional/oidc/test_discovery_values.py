@@ -15,6 +15,7 @@ from tests.support.token_flows import (
     authorize,
     basic,
     bearer,
+    endpoint,
     exchange,
     front,
     tokens_for,
@@ -22,22 +23,8 @@ from tests.support.token_flows import (
 
 
 @pytest.fixture
-def doc(client) -> dict:
-    return client.get("/.well-known/openid-configuration").json
-
-
-@pytest.fixture
 def citizen(make_citizen):
     return make_citizen(email="an@example.vn", identity_level=2)
-
-
-@pytest.fixture
-def rp(app):
-    return register(app)
-
-
-def endpoint(doc: dict, name: str) -> str:
-    return doc[name][len(doc["issuer"]):]
 
 
 def signed_in(client, rp, citizen) -> None:  # noqa: ANN001

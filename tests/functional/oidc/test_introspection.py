@@ -16,21 +16,6 @@ from tests.support.token_flows import basic, bearer, refresh, secret_post, token
 INACTIVE = {"active": False}
 
 
-@pytest.fixture
-def citizen(make_citizen):
-    return make_citizen()
-
-
-@pytest.fixture
-def rp(app):
-    return register(app)
-
-
-@pytest.fixture
-def tokens(client, rp, citizen, signing_keys) -> dict:
-    return tokens_for(client, rp, citizen.cccd)
-
-
 def introspect(client, rp, token: str, **extra: str):  # noqa: ANN001, ANN201
     response = client.post("/introspect", data={"token": token, **extra}, headers=basic(rp))
     assert response.headers["Cache-Control"] == "no-store"

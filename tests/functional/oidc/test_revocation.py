@@ -8,21 +8,6 @@ from tests.support.oidc import register
 from tests.support.token_flows import basic, bearer, refresh, secret_post, tokens_for
 
 
-@pytest.fixture
-def citizen(make_citizen):
-    return make_citizen()
-
-
-@pytest.fixture
-def rp(app):
-    return register(app)
-
-
-@pytest.fixture
-def tokens(client, rp, citizen, signing_keys) -> dict:
-    return tokens_for(client, rp, citizen.cccd)
-
-
 def revoke(client, rp, **data: str):  # noqa: ANN001, ANN201
     return client.post("/revoke", data=data, headers=basic(rp))
 
