@@ -6,7 +6,18 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, DateTime, Enum, SmallInteger, String, Uuid
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Integer,
+    SmallInteger,
+    String,
+    Uuid,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.models.base import Base
@@ -43,6 +54,14 @@ class Citizen(Base):
     )
     # None until the citizen sets one (imported and assisted-enrolment accounts).
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    phone_verified_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Brute-force defence (services.throttle): consecutive failed secrets of any kind, when
+    # the last one failed (the growing delay counts from it), and whether the account now
+    # needs an SMS-code unlock (after 100 consecutive failures).
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime)
+    unlock_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

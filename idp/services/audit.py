@@ -1,0 +1,107 @@
+"""The audit trail: append-only entries, each carrying the hash of the previous one, so
+`verify_chain` finds the first entry that was altered, removed or inserted afterwards.
+
+Writers are serialised on the chain's tail: on PostgreSQL by a transaction-scoped advisory
+lock, on SQLite by the database's single writer lock (taken by the INSERT, before the previous
+entry is read). The entry becomes visible with the caller's commit, together with the change it
+records, or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from idp.models import AuditEvent
+from idp.services.clock import utcnow
+
+GENESIS = "0" * 64
+AUDIT_LOCK_ID = 7_019_2026  # any number, distinct from the migration lock
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    actor_type: str = "citizen",
+    actor_id: str | uuid.UUID | None = None,
+    citizen_id: uuid.UUID | None = None,
+    outcome: str = "success",
+    ip: str | None = None,
+    client_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> AuditEvent:
+    """Append an entry (flushed, not committed). ``details`` must be JSON-serialisable and
+    must never hold secrets (passwords, codes, tokens)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_ID})"))
+    entry = AuditEvent(
+        created_at=(now or utcnow()).replace(microsecond=0), actor_type=actor_type,
+        actor_id=str(actor_id) if actor_id is not None else None, citizen_id=citizen_id,
+        action=action[:64], outcome=outcome, ip=(ip or None) and ip[:45],
+        client_id=client_id, details=dict(details or {}),
+        prev_hash=GENESIS, hash=secrets.token_hex(32),  # placeholder until the tail is known
+    )
+    session.add(entry)
+    session.flush()
+    previous = session.scalar(
+        select(AuditEvent.hash).where(AuditEvent.id < entry.id)
+        .order_by(AuditEvent.id.desc()).limit(1))
+    entry.prev_hash = previous or GENESIS
+    entry.hash = entry_hash(entry)
+    session.flush()
+    return entry
+
+
+def entry_hash(entry: AuditEvent) -> str:
+    """SHA-256 over the entry's canonical JSON, which includes the previous entry's hash."""
+    body = {
+        "id": entry.id, "created_at": entry.created_at.replace(microsecond=0).isoformat(),
+        "actor_type": entry.actor_type, "actor_id": entry.actor_id,
+        "citizen_id": str(entry.citizen_id) if entry.citizen_id else None,
+        "action": entry.action, "outcome": entry.outcome, "ip": entry.ip,
+        "client_id": entry.client_id, "details": entry.details, "prev_hash": entry.prev_hash,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    entry_id: int
+    reason: str  # altered | missing-or-reordered
+
+
+def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, ChainBreak | None]:
+    """Walk the trail in order; return (entries checked, the first break or None)."""
+    expected_prev, checked = GENESIS, 0
+    for entry in _entries(session, batch):
+        if entry.prev_hash != expected_prev:
+            return checked, ChainBreak(entry.id, "missing-or-reordered")
+        if entry_hash(entry) != entry.hash:
+            return checked, ChainBreak(entry.id, "altered")
+        expected_prev, checked = entry.hash, checked + 1
+    return checked, None
+
+
+def _entries(session: Session, batch: int) -> Iterator[AuditEvent]:
+    last_id = 0
+    while True:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.id > last_id)
+                               .order_by(AuditEvent.id).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+        session.expunge_all()
