@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -71,14 +72,46 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
+# The connection a read-only block holds (see ``read_scope``); per thread and per request.
+_held: ContextVar[Connection | None] = ContextVar("tnid_read_connection", default=None)
+
+
 @contextmanager
 def reader(db: Any) -> Iterator[Any]:
     """Something to run read-only Core statements on: the request's ORM session if it already
-    has one, else a pooled connection for just this statement. Read-only endpoints
-    (userinfo, introspection, client lookups) then never pay for an ORM session, and a request
-    never holds a second connection while its session takes one (pool exhaustion)."""
+    has one, else the connection a ``read_scope`` holds, else a pooled connection for just
+    this statement. Read-only endpoints (userinfo, introspection, client lookups) then never
+    pay for an ORM session, and a request never holds a second connection while its session
+    takes one (pool exhaustion)."""
     if db.session.registry.has():
         yield db.session
         return
+    held = _held.get()
+    if held is not None:
+        yield held
+        return
     with db.engine.connect() as connection:
         yield connection
+
+
+@contextmanager
+def read_scope(db: Any) -> Iterator[None]:
+    """One pooled connection for all the ``reader`` statements of a block (client lookup,
+    then token lookup) instead of one checkout each: a checkout costs ~20 µs on SQLite and a
+    ``pool_pre_ping`` round trip on PostgreSQL. Code in the block that needs the ORM session
+    calls ``release_read_scope`` first, so the request still holds one connection at a
+    time."""
+    token = _held.set(db.engine.connect())
+    try:
+        yield
+    finally:
+        release_read_scope()
+        _held.reset(token)
+
+
+def release_read_scope() -> None:
+    """Give the held connection back to the pool; later reads go to the session or the pool."""
+    held = _held.get()
+    if held is not None:
+        _held.set(None)
+        held.close()

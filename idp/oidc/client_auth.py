@@ -21,6 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.database import release_read_scope
 from idp.extensions import db
 from idp.models import Client, UsedAssertion
 from idp.oidc import context
@@ -139,6 +140,7 @@ class PrivateKeyJwtAuthentication(JWTBearerClientAssertion):
         row is kept until the assertion has expired (``exp`` is bounded above)."""
         if not isinstance(jti, str) or not 0 < len(jti) <= 255 or not jti.isprintable():
             return False  # NUL and friends: PostgreSQL refuses them in text columns
+        release_read_scope()  # the session takes its own connection: one at a time
         now = utcnow()
         lifetime = float(claims["exp"]) - time.time()  # validated: a number, not yet past
         until = now + timedelta(seconds=max(0.0, lifetime) + 2 * self.leeway)

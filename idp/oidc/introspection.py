@@ -14,7 +14,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
-from idp.database import reader
+from idp.database import read_scope, reader
 from idp.extensions import db, limiter
 from idp.models import Client, Token
 from idp.oidc import bp, context
@@ -61,7 +61,7 @@ def find_token(token_string: str, token_type_hint: str | None, *,
     for kind in order:
         if read_only:
             with reader(db) as connection:
-                row = tokens.read_token(connection, token_string, kind)
+                row = tokens.read_token(connection, token_string, kind, view="introspection")
         else:
             find = (tokens.find_access_token if kind == "access_token"
                     else tokens.find_refresh_token)
@@ -137,7 +137,8 @@ def refuse_malformed_form() -> Response | None:
 def introspect() -> Response:
     if (refusal := refuse_malformed_form()) is not None:
         return refusal
-    response = context.server().create_endpoint_response(TokenIntrospection.ENDPOINT_NAME)
+    with read_scope(db):  # the client lookup and the token lookup share one connection
+        response = context.server().create_endpoint_response(TokenIntrospection.ENDPOINT_NAME)
     if db.session.registry.has():  # a private_key_jwt assertion's jti was recorded
         db.session.commit()
     response.headers["Cache-Control"] = "no-store"

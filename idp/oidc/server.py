@@ -168,7 +168,7 @@ class AccessTokenValidator(BearerTokenValidator):
         # Only userinfo uses this validator, and it only reads: a pooled connection, no ORM
         # session to create and tear down (about a tenth of a millisecond per request).
         with reader(db) as connection:
-            return tokens.read_token(connection, token_string)
+            return tokens.read_token(connection, token_string, view="userinfo")
 
 
 server = TnidAuthorizationServer()
