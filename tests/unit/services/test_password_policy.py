@@ -1,13 +1,23 @@
-"""Tests of idp.services.password_policy (NIST SP 800-63B length rules, no composition rules)."""
+"""Tests of idp.services.password_policy (NIST SP 800-63B: length rules, no composition rules,
+a blocklist of common passwords, never the citizen's own numbers)."""
 
 from __future__ import annotations
 
 import unicodedata
+from datetime import date
 
 import pytest
 
+from idp.services import password_policy
 from idp.services.identifiers import InvalidInput
-from idp.services.password_policy import MAX_LENGTH, MIN_LENGTH, check_new_password
+from idp.services.password_policy import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    check_new_password,
+    estimate_strength,
+    is_common,
+    personal_values,
+)
 
 NFD = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
 NFC = lambda s: unicodedata.normalize("NFC", s)  # noqa: E731
@@ -45,7 +55,7 @@ def test_too_short_is_refused(password: str):
 
 @pytest.mark.parametrize(
     "password",
-    ["abcdefgh", "ậậậậậậậậ", NFD("ậậậậậậậậ"), NFD("mật khẩu"), "🏔" * 8, "a" * 7 + "ậ"],
+    ["abcdefgh", "ậbcdêfgh", NFD("ậbcdêfgh"), NFD("chè xanh"), "🏔🌲" * 4, "b" * 7 + "ậ"],
 )
 def test_eight_characters_after_nfc_are_enough(password: str):
     assert check_new_password(password) == NFC(password)
@@ -61,7 +71,7 @@ def test_too_long_is_refused(password: str):
 
 @pytest.mark.parametrize(
     "password",
-    ["a" * 256, "ậ" * 256, NFD("ậ" * 256), "a b " * 64],
+    ["ab" * 128, "ậb" * 128, NFD("ậb" * 128), "a b " * 64],
 )
 def test_up_to_256_characters_after_nfc_are_accepted(password: str):
     result = check_new_password(password)
@@ -87,6 +97,11 @@ def test_only_spaces_is_refused(password: str):
         ("12/03/1985", PERSONAL),
         ("12031985", PERSONAL),
         ("  0912345678  ", PERSONAL),  # surrounding spaces do not help
+        ("0912 345 678", PERSONAL),  # nor separators inside
+        ("0912.345.678", PERSONAL),
+        ("1985-03-12!", PERSONAL),
+        ("12.03.1985", PERSONAL),
+        ("019 085 000 001", PERSONAL),
         ("nguyenvanan", ("NguyenVanAn",)),  # case-insensitive
         ("NGUYENVANAN", ("nguyenvanan",)),
         ("NGUYỄN VĂN AN", ("nguyễn văn an",)),  # Vietnamese case folding
@@ -100,7 +115,7 @@ def test_personal_values_are_refused(password: str, personal: tuple[str, ...]):
 
 @pytest.mark.parametrize(
     "password",
-    ["0912345678x", "x019085000001", "1985-03-12!", "0912 345 678", "phone 0912345678"],
+    ["0912345678x", "x019085000001", "phone 0912345678", "1985-03-12 là ngày sinh"],
 )
 def test_passwords_merely_containing_personal_values_are_accepted(password: str):
     assert check_new_password(password, personal_values=PERSONAL) == password
@@ -113,12 +128,12 @@ def test_empty_personal_values_are_ignored():
 @pytest.mark.parametrize(
     "password",
     [
-        "Mật khẩu của tôi",
+        "Mật khẩu của tôi là chè",
         "Đường lên Tam Đảo 2025",
-        "Thái Nguyên quê tôi",
+        "Thái Nguyên quê tôi có chè ngon",
         "chè Tân Cương ngon nhất",
         "ĐẶNG THỊ HỒNG NHUNG",
-        NFD("Mật khẩu của tôi"),
+        NFD("Mật khẩu của tôi là chè"),
         NFD("Hồ Núi Cốc trong xanh"),
         "mật khẩu thử nghiệm 2025",
     ],
@@ -131,7 +146,8 @@ def test_vietnamese_passphrases_are_accepted_and_returned_nfc(password: str):
 
 @pytest.mark.parametrize(
     "password",
-    ["password", "aaaaaaaa", "12345678", "  spaced out  ", "no-Upper-needed", "🔑🔑🔑🔑🔑🔑🔑🔑"],
+    ["abcdefgh", "onlylowercaseletters", "  spaced out  ", "no-Upper-needed", "🔑🌾🔑🌾🔑🌾🔑🌾",
+     "tôi thích ăn phở", "11 con mèo đen"],
 )
 def test_no_composition_rules(password: str):
     assert check_new_password(password) == password
@@ -139,3 +155,77 @@ def test_no_composition_rules(password: str):
 
 def test_surrounding_spaces_are_kept_in_the_password():
     assert check_new_password("  mật khẩu dài  ") == "  mật khẩu dài  "
+
+
+# --- Blocklist ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "password", "Password", "PASSWORD1", "12345678", "123456789", "qwerty123", "trustno1",
+        "iloveyou", "I love you!", "i love you 2025",
+        # the Vietnamese list, with and without diacritics, spaces, case and trailing years
+        "matkhau!", "Mật khẩu", "MATKHAU2025", "mật khẩu 123", NFD("Mật khẩu 1990"),
+        "anhyeuem", "Anh yêu em", "anh yeu em 1990", "Em yêu anh!", "thainguyen",
+        "Thái Nguyên", "Thái Nguyên 2025", NFD("Thái Nguyên"), "vietnam1", "Việt Nam 2024",
+        "88888888", "66668888", "abc12345", "nguyenvan", "Nguyễn Văn 1985", "00000000",
+        # one character repeated
+        "aaaaaaaa", "........", "ậậậậậậậậ", "🔑🔑🔑🔑🔑🔑🔑🔑", "zzzzzzzzzzzzzzzzzzzzz",
+    ],
+)
+def test_common_passwords_are_refused(password: str):
+    assert is_common(password)
+    assert "common" in str(refused(password))
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "mật khẩu thử nghiệm 2025", "thai-nguyen-demo-2025", "một mật khẩu dài 2025",
+        "correct horse battery staple", "Đường lên Tam Đảo 2025", "chè Tân Cương ngon nhất",
+        "2025 matkhau",  # only *trailing* digits are stripped
+    ],
+)
+def test_uncommon_passwords_pass_the_blocklist(password: str):
+    assert not is_common(password)
+    assert check_new_password(password) == NFC(password)
+
+
+def test_the_vietnamese_list_is_shipped_and_plain():
+    path = password_policy._VI_LIST
+    words = [w for w in path.read_text(encoding="utf-8").splitlines()
+             if w.strip() and not w.startswith("#")]
+    assert 100 <= len(words) <= 250
+    assert all(w.isascii() and w == w.strip().lower() for w in words)
+    assert {"matkhau", "anhyeuem", "thainguyen", "66668888"} <= set(words)
+
+
+def test_personal_values_cover_the_usual_formats():
+    values = personal_values(cccd="019190000123", phone="+84912345678",
+                             birthdate=date(1990, 2, 1), full_name="Nguyễn Văn An")
+    for typed in ("019190000123", "+84912345678", "0912345678", "0912 345 678", "1990-02-01",
+                  "01/02/1990", "1/2/1990", "01.02.1990", "01021990", "19900201", "01-02-1990",
+                  "Nguyễn Văn An", "nguyenvanan", "NGUYEN VAN AN"):
+        assert "citizen ID" in str(refused(typed, personal_values=values)), typed
+
+
+# --- Strength estimate (for the hint; never a reason to refuse) ----------------------------
+
+
+@pytest.mark.parametrize(("password", "low", "high"), [
+    ("", 0, 0),
+    ("12345678", 0, 0),
+    ("abcdefgh", 0, 1),
+    ("Mật khẩu", 0, 2),  # diacritics alone are no strength
+    ("correct horse battery staple", 3, 4),
+    ("Đường lên Tam Đảo 2025", 3, 4),
+    ("ab" * 128, 0, 4),  # long input is cut before zxcvbn (it refuses > 72 characters)
+])
+def test_strength_estimate(password: str, low: int, high: int):
+    assert low <= estimate_strength(password) <= high
+
+
+def test_strength_uses_the_citizens_own_values():
+    assert estimate_strength("nguyenvanan85", user_inputs=["Nguyễn Văn An"]) <= \
+        estimate_strength("nguyenvanan85")
