@@ -7,3 +7,4 @@ from flask import Blueprint
 bp = Blueprint("auth", __name__)
 
 from idp.auth import consent, login, logout, select_account  # noqa: E402, F401  (views)
+from idp.auth import forgot_password, unlock  # noqa: E402, F401  (recovery, unlock)

@@ -1,5 +1,11 @@
 """``/login``: password sign-in by CCCD or phone number.
 
+Brute-force defence (``services.throttle`` through ``accounts.password_sign_in``): growing
+delays per account ("Vui lòng thử lại sau N giây"), the same for identifiers without an
+account, a known device on its own counter, an SMS-code unlock (``/unlock``) after 100
+failures, and the per-IP limit below. A sign-in from a browser new to the citizen is told to
+the citizen by SMS (``services.devices``).
+
 When an app sent the citizen here (``?interaction=``), the page names the app, pre-fills the
 ``login_hint`` and, once signed in, resumes the authorization request.
 """
@@ -12,13 +18,13 @@ from flask import make_response, redirect, render_template, request, session, ur
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
-from idp.auth import bp
+from idp.auth import bp, guard
 from idp.auth.forms import LoginForm
 from idp.auth.interaction_view import app_language, interaction_context
 from idp.auth.sign_out import end_session
 from idp.extensions import db, limiter
 from idp.oidc import interaction
-from idp.services import accounts, sso_sessions
+from idp.services import accounts, audit, devices, sso_sessions
 from idp.services.clock import utcnow
 from idp.web import current_session, deps
 
@@ -56,35 +62,60 @@ def _login(token: str | None, pending: interaction.Interaction | None) -> Respon
     if not form.validate_on_submit():
         return render_template("auth/login.html", **page), 400
 
-    result = accounts.authenticate_password(
-        db.session, form.identifier.data, form.password.data, passwords=deps.passwords()
+    now = utcnow()
+    ip = request.remote_addr
+    device_token = guard.device_token()
+    attempt = accounts.password_sign_in(
+        db.session, form.identifier.data, form.password.data, passwords=deps.passwords(),
+        counters=guard.counters(), secret_key=deps.settings().secret_key,
+        device_token=device_token, ip=ip, now=now,
     )
-    if result.citizen is None:
-        db.session.commit()  # nothing to write; ends the read transaction
-        log.info("account:login:failure",
-                 extra={"ip": request.remote_addr, "reason": "locked" if result.locked else "bad"})
+    if attempt.outcome is not accounts.Outcome.OK:
+        db.session.commit()  # the failure's counter and audit entry
+        log.info("account:login:failure", extra={"ip": ip, "reason": attempt.outcome.value})
         form.password.data = ""
-        # A locked account gets the same answer: telling "locked" only to someone with the
-        # right password would confirm the password to whoever is guessing it.
-        return render_template("auth/login.html", error=GENERIC_FAILURE, **page), 401
+        return _refused(attempt, page)
 
+    citizen = attempt.citizen
+    assert citizen is not None
     previous = current_session.current_sso()
-    if previous is not None and previous.citizen_id != result.citizen.id:
+    if previous is not None and previous.citizen_id != citizen.id:
         end_session(previous)  # another citizen's session: its apps are told (back-channel)
         previous = None
     cookie, sso = sso_sessions.start_session(
-        db.session, result.citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
-        ip=request.remote_addr or "", user_agent=request.user_agent.string,
-        now=utcnow(), continues=previous,
+        db.session, citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
+        ip=ip or "", user_agent=request.user_agent.string, now=now, continues=previous,
     )
+    device_token = device_token or devices.new_token()
+    seen = devices.signed_in(db.session, citizen, device_token,
+                             user_agent=request.user_agent.string, ip=ip or "", now=now)
+    audit.record(db.session, "auth:login:success", actor_id=citizen.id, citizen_id=citizen.id,
+                 ip=ip, client_id=pending.client_id if pending else None,
+                 details={"method": "pwd", "sid": sso.sid, "new_device": seen.new,
+                          "known_device": attempt.device is not None}, now=now)
     db.session.commit()
     log.info("account:login:success",
-             extra={"ip": request.remote_addr, "citizen": str(result.citizen.id),
-                    "sid": sso.sid, "method": "pwd"})
+             extra={"ip": ip, "citizen": str(citizen.id), "sid": sso.sid, "method": "pwd"})
     # New privilege level, new CSRF token (the old one may have been seen by someone else).
     session.pop("csrf_token", None)
     target = interaction.resume_url(token) if pending is not None else url_for("account.home")
     response = make_response(redirect(target))
     current_session.set_cookie(response, cookie)
+    guard.set_device_cookie(response, device_token)
     return response
 
+
+def _refused(attempt: accounts.SignInAttempt, page: dict) -> tuple[str, int] | Response:
+    """The same answers whether or not the account exists (``password_sign_in``)."""
+    if attempt.outcome is accounts.Outcome.THROTTLED:
+        response = make_response(render_template(
+            "auth/login.html", error=guard.wait_message(attempt.retry_after), **page), 429)
+        response.headers["Retry-After"] = str(attempt.retry_after)
+        return response
+    if attempt.outcome is accounts.Outcome.UNLOCK_REQUIRED:
+        unlock_url = url_for("auth.unlock", interaction=page.get("interaction"))
+        return render_template("auth/login.html", error=guard.UNLOCK_REQUIRED,
+                               unlock_url=unlock_url, **page), 403
+    # A locked account gets the same answer: telling "locked" only to someone with the
+    # right password would confirm the password to whoever is guessing it.
+    return render_template("auth/login.html", error=GENERIC_FAILURE, **page), 401

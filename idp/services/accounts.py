@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from types import SimpleNamespace
 
 from flask_babel import lazy_gettext as _l
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.models import Citizen, CitizenStatus
+from idp.services import audit, devices, throttle
 from idp.services import identifiers as ids
 from idp.services.identifiers import InvalidInput
 from idp.services.password_policy import check_new_password
@@ -117,14 +119,25 @@ class SignInResult:
 def authenticate_password(
     session: Session, identifier: str, password: str, *, passwords: PasswordService
 ) -> SignInResult:
-    """Check the password; the same argon2 work is done whether or not the account exists."""
+    """Check the password; the same argon2 work is done whether or not the account exists.
+    No throttling here: sign-in goes through ``password_sign_in``."""
     password = password or ""
-    if len(password) > 1024:  # never hash megabytes; still spend the time of one hash
+    if len(password) > MAX_PASSWORD_INPUT:  # never hash megabytes; still spend one hash
         passwords.verify_dummy("")
         return SignInResult(None)
     citizen = find_by_identifier(session, identifier)
     if citizen is None:
         passwords.verify_dummy(password)
+        return SignInResult(None)
+    return _check_password(citizen, password, passwords)
+
+
+MAX_PASSWORD_INPUT = 1024
+
+
+def _check_password(citizen: Citizen, password: str, passwords: PasswordService) -> SignInResult:
+    if len(password) > MAX_PASSWORD_INPUT:
+        passwords.verify_dummy("")
         return SignInResult(None)
     if not passwords.verify(citizen.password_hash, password):
         return SignInResult(None)
@@ -135,6 +148,83 @@ def authenticate_password(
         citizen.password_hash = passwords.hash(password)
         log.info("password rehashed with current parameters", extra={"citizen": str(citizen.id)})
     return SignInResult(citizen)
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    WRONG = "wrong"                      # unknown identifier, wrong password, or not active
+    THROTTLED = "throttled"              # wait ``retry_after`` seconds
+    UNLOCK_REQUIRED = "unlock_required"  # 100 consecutive failures: SMS-code unlock first
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    outcome: Outcome
+    citizen: Citizen | None = None
+    retry_after: int = 0
+    device: throttle.Device | None = None  # the known-device counter that judged it
+
+
+def password_sign_in(
+    session: Session, identifier: str, password: str, *, passwords: PasswordService,
+    counters: throttle.CounterStore, secret_key: str, device_token: str | None,
+    ip: str | None, now: datetime,
+) -> SignInAttempt:
+    """Sign-in by password with the brute-force defence (``services.throttle``).
+
+    An identifier without an account walks the same path as an account: a ghost counter
+    with the same delays and lock, one dummy hash when a real one would be computed, none
+    when a real attempt would be refused, and one audit entry per failure — so neither the
+    answer nor its timing tells whether the account exists. Failures are flushed; the
+    caller commits."""
+    password = password or ""
+    citizen = find_by_identifier(session, identifier)
+    if citizen is None:
+        key = throttle.counter_key(secret_key, "signin", canonical_identifier(identifier))
+        verdict = throttle.check_ghost(counters, key, now=now)
+        if not verdict.allowed:
+            return _refused(verdict)
+        passwords.verify_dummy(password if len(password) <= MAX_PASSWORD_INPUT else "")
+        throttle.record_ghost_failure(counters, key, now=now)
+        audit.record(session, "auth:password:failure", actor_type="anonymous",
+                     outcome="failure", ip=ip, details={"account": "none"}, now=now)
+        return SignInAttempt(Outcome.WRONG)
+
+    device = None
+    known = devices.find(session, citizen.id, device_token)
+    if known is not None:
+        device = throttle.Device(counters, throttle.counter_key(
+            secret_key, "device", f"{citizen.id}:{known.device_hash}"))
+    verdict = throttle.check(citizen, now=now, device=device)
+    if not verdict.allowed:
+        return _refused(verdict)
+    result = _check_password(citizen, password, passwords)
+    if result.citizen is None:
+        if result.locked:  # right password, account locked by staff: not a guess
+            return SignInAttempt(Outcome.WRONG)
+        throttle.record_failure(session, citizen, kind="password", ip=ip, now=now,
+                                device=device)
+        return SignInAttempt(Outcome.WRONG)
+    throttle.record_success(citizen, device=device)
+    return SignInAttempt(Outcome.OK, citizen=citizen, device=device)
+
+
+def _refused(verdict: throttle.Verdict) -> SignInAttempt:
+    if verdict.unlock_required:
+        return SignInAttempt(Outcome.UNLOCK_REQUIRED)
+    return SignInAttempt(Outcome.THROTTLED, retry_after=verdict.retry_after)
+
+
+def canonical_identifier(identifier: str | None) -> str:
+    """The identifier as an account would be found by it, so "0912 345 678" and
+    "+84912345678" share one ghost, as they would share one account."""
+    identifier = (identifier or "").strip()[:64]
+    try:
+        if ids.looks_like_cccd(identifier):
+            return "cccd:" + ids.normalize_cccd(identifier)
+        return "phone:" + ids.normalize_phone(identifier)
+    except InvalidInput:
+        return "other:" + identifier.casefold()
 
 
 def _gender(value: str | None) -> ids.Gender | None:

@@ -1,0 +1,260 @@
+"""Getting back into an account by phone: unlock after too many failures, and forgot password.
+
+Both start the same way: an identifier (CCCD or phone) → a six-digit code by SMS to the
+account's phone (``one_time_codes``, purpose "unlock" or "recovery"). The answer never tells
+whether an account exists: an identifier without an (active) account gets a *decoy* flow —
+a code row with no citizen and no SMS — that behaves exactly like a real one (wrong code,
+attempts, resend, expiry) and can never succeed.
+
+The flow's progress is kept server-side in the code row's ``payload`` (``verified_at``,
+``second_factor``, ``done``); the browser only holds the flow token. A copied or replayed
+session cookie therefore cannot repeat a finished reset, and another browser has no flow.
+
+Forgot password, after the SMS code: a citizen with an authenticator app also gives a code
+from it or a recovery code (NIST SP 800-63B §6.1.2.3: recovery must not be weaker than the
+authenticators it replaces); without either, the commune office helps (admin issue). Then a
+new password (the registration policy) ends every session of the citizen — apps are told by
+back-channel logout — revokes every refresh token, forgets the known devices, clears the
+throttle, and the citizen is told by SMS.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from idp import notify
+from idp.models import Citizen, CitizenStatus, KnownDevice, OneTimeCode, SsoSession
+from idp.services import (
+    accounts,
+    audit,
+    id_tokens,
+    logout,
+    one_time_codes,
+    recovery_codes,
+    throttle,
+    tokens,
+    totp,
+)
+from idp.services.devices import local_time
+from idp.services.one_time_codes import CodeCheck
+from idp.services.password_policy import check_new_password
+from idp.services.passwords import PasswordService
+
+UNLOCK, RECOVERY = "unlock", "recovery"
+PURPOSE_VI = {UNLOCK: "mở khóa tài khoản", RECOVERY: "đặt lại mật khẩu"}
+# After the SMS code, this long to finish (second factor, new password).
+VERIFIED_WINDOW = timedelta(minutes=15)
+# Silent cap on unlock/recovery texts to one phone: an SMS bomb must stay small. Silent
+# because a visible refusal would exist only for real accounts.
+PHONE_DAILY_CAP = 10
+
+
+def start(session: Session, identifier: str, *, purpose: str, secret_key: str, now: datetime,
+          ip: str, domain: str | None) -> str:
+    """Send a code for ``purpose`` if ``identifier`` names an active account; return the
+    flow token either way (flushed, the caller commits)."""
+    citizen = accounts.find_by_identifier(session, identifier)
+    if citizen is None or citizen.status != CitizenStatus.ACTIVE or not citizen.phone:
+        decoy = one_time_codes.issue(session, purpose=purpose, phone="", secret_key=secret_key,
+                                     now=now, ip=ip)
+        audit.record(session, f"auth:{purpose}:code_requested", actor_type="anonymous",
+                     outcome="failure", ip=ip, details={"account": "none"}, now=now)
+        return decoy.flow_token
+    issued = one_time_codes.issue(session, purpose=purpose, phone=citizen.phone,
+                                  secret_key=secret_key, now=now, citizen_id=citizen.id, ip=ip)
+    sent = _send_code(session, issued.row, issued.code, domain=domain, now=now)
+    audit.record(session, f"auth:{purpose}:code_requested", actor_type="anonymous",
+                 citizen_id=citizen.id, ip=ip, details={"sent": sent}, now=now)
+    return issued.flow_token
+
+
+def resend(session: Session, row: OneTimeCode, *, secret_key: str, now: datetime,
+           domain: str | None) -> bool:
+    """A new code for the flow (False while throttled); decoys "resend" nothing."""
+    code = one_time_codes.resend(session, row, secret_key=secret_key, now=now)
+    if code is None:
+        return False
+    if row.citizen_id is not None:
+        _send_code(session, row, code, domain=domain, now=now)
+    return True
+
+
+def _send_code(session: Session, row: OneTimeCode, code: str, *, domain: str | None,
+               now: datetime) -> bool:
+    sent_today = session.scalar(
+        select(func.coalesce(func.sum(OneTimeCode.sends), 0)).where(
+            OneTimeCode.phone == row.phone, OneTimeCode.purpose.in_((UNLOCK, RECOVERY)),
+            OneTimeCode.last_sent_at > now - timedelta(days=1)))
+    if sent_today > PHONE_DAILY_CAP:  # this row's own send is already counted
+        return False
+    notify.send_sms(session, phone=row.phone, purpose=row.purpose, citizen_id=row.citizen_id,
+                    body=one_time_codes.sms_body(code, purpose_vi=PURPOSE_VI[row.purpose],
+                                                 domain=domain))
+    return True
+
+
+def check_code(session: Session, flow_token: str | None, purpose: str, code: str | None, *,
+               secret_key: str, now: datetime, ip: str) -> tuple[CodeCheck, OneTimeCode | None]:
+    """Check the SMS code (audited); a correct one marks the flow verified."""
+    result, row = one_time_codes.verify(session, flow_token, purpose, code,
+                                        secret_key=secret_key, now=now)
+    if result is CodeCheck.OK and row is not None and row.citizen_id is None:
+        result = CodeCheck.WRONG  # a decoy's code was guessed: still nothing to unlock
+    if result is CodeCheck.OK:
+        assert row is not None
+        row.payload = {**(row.payload or {}), "verified_at": now.isoformat()}
+    elif row is not None and result is not CodeCheck.MALFORMED:
+        audit.record(session, f"auth:{purpose}:code:failure", actor_type="anonymous",
+                     citizen_id=row.citizen_id, outcome="failure", ip=ip,
+                     details={"reason": result.value}, now=now)
+    session.flush()
+    return result, row
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A flow whose SMS code was right, still open."""
+
+    row: OneTimeCode
+    citizen: Citizen
+
+    @property
+    def second_factor_done(self) -> bool:
+        return bool((self.row.payload or {}).get("second_factor"))
+
+
+def verified_flow(session: Session, flow_token: str | None, purpose: str, *,
+                  now: datetime) -> Flow | None:
+    row = one_time_codes.find(session, flow_token, purpose)
+    if row is None or row.citizen_id is None or row.consumed_at is None:
+        return None
+    payload = row.payload or {}
+    if payload.get("done") or "verified_at" not in payload \
+            or now - row.consumed_at > VERIFIED_WINDOW:
+        return None
+    citizen = session.get(Citizen, row.citizen_id)
+    if citizen is None or citizen.status != CitizenStatus.ACTIVE:
+        return None
+    return Flow(row, citizen)
+
+
+def _finish(flow: Flow, **values: object) -> None:
+    flow.row.payload = {**(flow.row.payload or {}), **values, "done": True}
+
+
+# --- unlock ---------------------------------------------------------------------------------
+
+
+def unlock(session: Session, flow: Flow, *, ip: str, now: datetime) -> None:
+    """Lift the lock and the delays (the phone was proven); audited, the citizen told."""
+    citizen = flow.citizen
+    was_locked = bool(citizen.unlock_required)
+    throttle.clear(citizen)
+    _finish(flow)
+    audit.record(session, "auth:unlock", actor_id=citizen.id, citizen_id=citizen.id, ip=ip,
+                 details={"was_locked": was_locked}, now=now)
+    notify.send_sms(session, phone=citizen.phone, purpose="unlocked", citizen_id=citizen.id,
+                    body=(f"ThaiNguyen ID: tài khoản của bạn đã được mở khóa lúc "
+                          f"{local_time(now)}. Nếu không phải bạn, hãy đổi mật khẩu ngay."))
+    session.flush()
+
+
+# --- forgot password --------------------------------------------------------------------------
+
+
+def needs_second_factor(session: Session, citizen: Citizen) -> bool:
+    return totp.is_enabled(session, citizen.id)
+
+
+class Factor(enum.StrEnum):
+    OK = "ok"
+    WRONG = "wrong"
+    REPLAYED = "replayed"      # an authenticator code already used
+    USED = "used"              # a recovery code already spent
+    MALFORMED = "malformed"
+    THROTTLED = "throttled"
+
+
+_TOTP_RESULTS = {totp.TotpCheck.OK: Factor.OK, totp.TotpCheck.REPLAYED: Factor.REPLAYED,
+                 totp.TotpCheck.MALFORMED: Factor.MALFORMED}
+_RECOVERY_RESULTS = {recovery_codes.RecoveryCheck.OK: Factor.OK,
+                     recovery_codes.RecoveryCheck.USED: Factor.USED,
+                     recovery_codes.RecoveryCheck.MALFORMED: Factor.MALFORMED}
+
+
+def second_factor(session: Session, flow: Flow, *, totp_code: str | None,
+                  recovery_code: str | None, secret_key: str, now: datetime,
+                  ip: str) -> tuple[Factor, int]:
+    """The authenticator code (or a recovery code) of a citizen with TOTP; throttled on the
+    account's counter (its lock is ignored here: the phone was proven, and a reset lifts it).
+    Returns the result and, when throttled, the seconds to wait."""
+    citizen = flow.citizen
+    verdict = throttle.check(citizen, now=now, honour_unlock=False)
+    if not verdict.allowed:
+        return Factor.THROTTLED, verdict.retry_after
+    if totp_code:
+        kind = "totp"
+        checked = totp.check(session, citizen, totp_code, secret_key=secret_key, now=now)
+        result = _TOTP_RESULTS.get(checked, Factor.WRONG)
+    else:
+        kind = "recovery"
+        checked = recovery_codes.check(session, citizen, recovery_code, now=now)
+        result = _RECOVERY_RESULTS.get(checked, Factor.WRONG)
+    if result is Factor.OK:
+        flow.row.payload = {**(flow.row.payload or {}), "second_factor": kind}
+        audit.record(session, f"auth:recovery:{kind}", actor_id=citizen.id,
+                     citizen_id=citizen.id, ip=ip, now=now)
+    elif result is not Factor.MALFORMED:
+        throttle.record_failure(session, citizen, kind=kind, ip=ip, now=now)
+    session.flush()
+    return result, 0
+
+
+def personal_values(citizen: Citizen) -> tuple[str, ...]:
+    """What a password must not be (as ``accounts.create_citizen`` checks it)."""
+    birthdate = citizen.birthdate
+    return (citizen.cccd, citizen.phone, "0" + citizen.phone[3:], birthdate.isoformat(),
+            birthdate.strftime("%d/%m/%Y"), birthdate.strftime("%d%m%Y"))
+
+
+def reset_password(session: Session, flow: Flow, new_password: str, *,
+                   passwords: PasswordService, signer: id_tokens.Signer,
+                   pairwise_secret: bytes, now: datetime, ip: str) -> list[int]:
+    """Set the new password (raises ``InvalidInput`` on a refused one, nothing changed) and
+    end everything the old one opened. Returns the back-channel deliveries to send after
+    the commit."""
+    citizen = flow.citizen
+    if needs_second_factor(session, citizen) and not flow.second_factor_done:
+        raise PermissionError("second factor missing")  # the view never gets here without it
+    password = check_new_password(new_password, personal_values=personal_values(citizen))
+    citizen.password_hash = passwords.hash(password)
+    citizen.password_changed_at = now
+    throttle.clear(citizen)
+    deliveries: list[int] = []
+    ended = session.scalars(select(SsoSession).where(SsoSession.citizen_id == citizen.id)
+                            .order_by(SsoSession.id)).all()
+    for sso in ended:
+        deliveries += logout.end_session(session, sso, signer=signer,
+                                         pairwise_secret=pairwise_secret, now=now)
+    revoked = tokens.revoke_for_citizen(session, citizen.id, now)  # offline grants too
+    devices_forgotten = session.execute(
+        delete(KnownDevice).where(KnownDevice.citizen_id == citizen.id)).rowcount or 0
+    _finish(flow)
+    audit.record(session, "auth:password:reset", actor_id=citizen.id, citizen_id=citizen.id,
+                 ip=ip, details={"sessions_ended": len(ended), "tokens_revoked": revoked,
+                                 "devices_forgotten": devices_forgotten,
+                                 "second_factor": (flow.row.payload or {}).get("second_factor")},
+                 now=now)
+    notify.send_sms(session, phone=citizen.phone, purpose="password_reset",
+                    citizen_id=citizen.id,
+                    body=(f"ThaiNguyen ID: mật khẩu tài khoản của bạn vừa được đặt lại lúc "
+                          f"{local_time(now)}. Mọi thiết bị đã được đăng xuất. Nếu không phải "
+                          "bạn, hãy đến UBND xã/phường ngay để được hỗ trợ."))
+    session.flush()
+    return deliveries
+
