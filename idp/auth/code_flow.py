@@ -118,7 +118,8 @@ def start_view(screens: Screens) -> Response | tuple[str, int]:
         return page("auth/recovery_start.html", 400, **values)
     wait = _identifier_wait(form.identifier.data, screens.purpose)
     if wait:
-        return page("auth/recovery_start.html", 429, error=guard.wait_message(wait), **values)
+        return page("auth/recovery_start.html", 429, error=guard.requests_wait_message(wait),
+                    **values)
     flow = recovery.start(db.session, form.identifier.data, purpose=screens.purpose,
                           secret_key=deps.settings().secret_key, now=utcnow(),
                           ip=request.remote_addr or "", domain=_domain())

@@ -34,6 +34,15 @@ def wait_message(seconds: int) -> str:
                     "Too many wrong attempts. Please try again in %(num)d minutes.", minutes)
 
 
+def requests_wait_message(seconds: int) -> str:
+    """Too many codes asked for one identifier."""
+    minutes = max(1, (seconds + 59) // 60)
+    return ngettext("Too many codes were asked for this number. Please try again in %(num)d "
+                    "minute.",
+                    "Too many codes were asked for this number. Please try again in %(num)d "
+                    "minutes.", minutes)
+
+
 def device_cookie_name() -> str:
     return "__Host-tnid_device" if deps.settings().uses_https else "tnid_device"
 
