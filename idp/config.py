@@ -61,6 +61,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("TNID_ARGON2_PARALLELISM", "1", "Argon2id lanes."),
     Option("TNID_LOGIN_RATE_LIMIT", "30/minute;300/hour", "Sign-in form submissions allowed "
            "per client IP (flask-limiter syntax)."),
+    Option("TNID_QR_RATE_LIMIT", "20/minute;200/hour", "QR sign-in requests a desktop browser "
+           "may start per client IP (flask-limiter syntax)."),
+    Option("TNID_QR_APPROVE_RATE_LIMIT", "10/minute;30/hour", "QR sign-in approvals (number "
+           "picks) allowed per account (flask-limiter syntax)."),
     Option("TNID_CODE_LIFETIME_SECONDS", "60", "Authorization codes expire this long after "
            "issue (single use)."),
     Option("TNID_ACCESS_TOKEN_LIFETIME_SECONDS", "600", "Access token lifetime."),
@@ -101,6 +105,8 @@ class Settings:
     refresh_token_idle_days: int = 30
     refresh_token_max_days: int = 90
     logout_delivery: str = "background"
+    qr_rate_limit: str = "20/minute;200/hour"
+    qr_approve_rate_limit: str = "10/minute;30/hour"
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -172,6 +178,8 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         refresh_token_idle_days=_int("TNID_REFRESH_TOKEN_IDLE_DAYS", raw, 1, 365),
         refresh_token_max_days=_int("TNID_REFRESH_TOKEN_MAX_DAYS", raw, 1, 3650),
         logout_delivery=_choice("TNID_LOGOUT_DELIVERY", raw, ("background", "inline")),
+        qr_rate_limit=_rate_limit("TNID_QR_RATE_LIMIT", raw),
+        qr_approve_rate_limit=_rate_limit("TNID_QR_APPROVE_RATE_LIMIT", raw),
         warnings=tuple(warnings),
     )
 

@@ -8,3 +8,4 @@ bp = Blueprint("auth", __name__)
 
 from idp.auth import consent, login, logout, select_account  # noqa: E402, F401  (views)
 from idp.auth import forgot_password, unlock  # noqa: E402, F401  (recovery, unlock)
+from idp.auth import qr_desktop, qr_phone  # noqa: E402, F401  (QR sign-in)

@@ -19,12 +19,14 @@ class QrSignInRequest(Base):
     # Hash of the random value held only by the browser that started the request.
     browser_hash: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")
-    # pending | approved | denied | used
+    # pending | scanned | approved | denied | used
     matching_number: Mapped[str] = mapped_column(String(2))
     choices: Mapped[list[str]] = mapped_column(JSON)
     number_attempts: Mapped[int] = mapped_column(Integer, default=0)
     interaction: Mapped[str | None] = mapped_column(Text)  # the pending authorization, if any
     client_id: Mapped[str | None] = mapped_column(String(64))
+    # Host of the redirect URI the app asked for, shown on the phone (migration 0004).
+    client_domain: Mapped[str | None] = mapped_column(String(253))
     requester_ip: Mapped[str] = mapped_column(String(45))
     requester_user_agent: Mapped[str] = mapped_column(String(255))
     approver_citizen_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
