@@ -116,4 +116,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
+    from idp.web import dev_outbox
+
+    app.register_blueprint(dev_outbox.bp)  # 404 in production
     oidc.init_app(app)

@@ -78,6 +78,16 @@ OPTIONS: tuple[Option, ...] = (
            "logout tokens after the response (default) or before it."),
     Option("TNID_INSTANCE_PATH", None, "Folder for the SQLite database and the development "
            "secret key. Default: instance/ next to the idp package."),
+    Option("TNID_NOTIFY_BACKEND", "outbox", "outbox | log | http: how SMS reach citizens. "
+           "outbox only stores them (read with `tnid outbox`; start-up warns in production); "
+           "log writes a log line (digits masked in production); http posts to the SMS "
+           "gateway below."),
+    Option("TNID_SMS_GATEWAY_URL", None, "URL the http backend POSTs each SMS to as JSON "
+           "{to, text, id, purpose}; https required in production (loopback excepted)."),
+    Option("TNID_SMS_GATEWAY_TOKEN", None, "Bearer token sent to the SMS gateway "
+           "(Authorization header)."),
+    Option("TNID_SMS_GATEWAY_TIMEOUT_SECONDS", "5", "Give up on the SMS gateway after this "
+           "long; the message stays stored with its error."),
     Option("TNID_LOG_LEVEL", "INFO", "DEBUG | INFO | WARNING | ERROR. Logs are JSON lines on "
            "stderr."),
 )
@@ -107,6 +117,10 @@ class Settings:
     logout_delivery: str = "background"
     qr_rate_limit: str = "20/minute;200/hour"
     qr_approve_rate_limit: str = "10/minute;30/hour"
+    notify_backend: str = "outbox"
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    sms_gateway_timeout_seconds: int = 5
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -153,6 +167,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         raise ConfigError("Argon2id parameters are below OWASP's minimum (m=19456 KiB, t=2).")
 
     redis_url = _redis_url(raw["TNID_REDIS_URL"])
+    notify_backend, gateway_url = _notify(raw, production, warnings)
     if production and not raw["TNID_TRUSTED_PROXIES"]:
         warnings.append("TNID_TRUSTED_PROXIES is empty: behind a load balancer every citizen "
                         "shares its address and one sign-in rate limit.")
@@ -180,6 +195,10 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         logout_delivery=_choice("TNID_LOGOUT_DELIVERY", raw, ("background", "inline")),
         qr_rate_limit=_rate_limit("TNID_QR_RATE_LIMIT", raw),
         qr_approve_rate_limit=_rate_limit("TNID_QR_APPROVE_RATE_LIMIT", raw),
+        notify_backend=notify_backend,
+        sms_gateway_url=gateway_url,
+        sms_gateway_token=(raw["TNID_SMS_GATEWAY_TOKEN"] or "").strip() or None,
+        sms_gateway_timeout_seconds=_int("TNID_SMS_GATEWAY_TIMEOUT_SECONDS", raw, 1, 60),
         warnings=tuple(warnings),
     )
 
@@ -294,6 +313,30 @@ def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
         except ValueError:
             raise ConfigError(f"TNID_TRUSTED_PROXIES has a bad address: {item!r}.") from None
     return tuple(networks)
+
+
+def _notify(raw: Mapping[str, str | None], production: bool,
+            warnings: list[str]) -> tuple[str, str | None]:
+    """The SMS backend and gateway URL (idp.notify)."""
+    backend = _choice("TNID_NOTIFY_BACKEND", raw, ("outbox", "log", "http"))
+    url = (raw["TNID_SMS_GATEWAY_URL"] or "").strip() or None
+    if backend == "http":
+        if url is None:
+            raise ConfigError("TNID_NOTIFY_BACKEND=http needs TNID_SMS_GATEWAY_URL.")
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            raise ConfigError("TNID_SMS_GATEWAY_URL is not a valid URL.") from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise ConfigError("TNID_SMS_GATEWAY_URL must be an absolute http(s) URL.")
+        if production and parts.scheme == "http" and not _is_loopback(host):
+            raise ConfigError("TNID_SMS_GATEWAY_URL must use https:// in production.")
+    if production and backend == "outbox":
+        warnings.append("TNID_NOTIFY_BACKEND=outbox: SMS codes are only stored, never sent. "
+                        "Fine for a pilot where officers read them with `tnid outbox`; set "
+                        "http and TNID_SMS_GATEWAY_URL to reach citizens' phones.")
+    return backend, url
 
 
 def _log_level(value: str) -> str:

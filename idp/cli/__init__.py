@@ -16,6 +16,7 @@ from idp.cli.demo import demo
 from idp.cli.keys import keys
 from idp.cli.logout import logout
 from idp.cli.maintenance import purge
+from idp.cli.outbox import outbox
 from idp.cli.server import init, serve
 from idp.config import ConfigError
 
@@ -38,6 +39,7 @@ cli.add_command(demo)
 cli.add_command(keys)
 cli.add_command(logout)
 cli.add_command(purge)
+cli.add_command(outbox)
 
 
 def main() -> None:
