@@ -1,0 +1,139 @@
+"""Checking a secret of a signed-in citizen — a second factor at step-up, or the password and
+code that confirm a sensitive account change — with the account throttle around it.
+
+Order (as Warehouse does it): the throttle first (``throttle.check`` before any secret is
+looked at), then the secret, then every failure counted (``throttle.record_failure``, which
+audits it) and a success resetting the count. Malformed input is answered without counting:
+it guessed nothing. Per-IP limits are the views' (flask-limiter).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from idp.models import Citizen
+from idp.services import one_time_codes, recovery_codes, throttle, totp
+from idp.services.one_time_codes import CodeCheck
+from idp.services.passwords import PasswordService
+from idp.services.recovery_codes import RecoveryCheck
+from idp.services.totp import TotpCheck
+
+SMS_PURPOSE = "second_factor"
+MAX_PASSWORD_LENGTH = 1024
+
+
+class Method(enum.StrEnum):
+    TOTP = "totp"
+    SMS = "sms"
+    RECOVERY = "recovery"
+
+
+# RFC 8176 values; a recovery code has none of its own, so only "mfa" says it was there.
+AMR_OF = {Method.TOTP: "otp", Method.SMS: "sms", Method.RECOVERY: None}
+
+
+class Reason(enum.StrEnum):
+    OK = "ok"
+    WRONG = "wrong"
+    REPLAYED = "replayed"      # TOTP time step already used
+    MALFORMED = "malformed"
+    EXPIRED = "expired"        # SMS code too old
+    TOO_MANY = "too_many"      # SMS code: no attempts left, a new code is needed
+    USED = "used"              # SMS or recovery code already spent
+    UNKNOWN = "unknown"        # no SMS code flow for this browser
+    NOT_ENABLED = "not_enabled"
+    THROTTLED = "throttled"
+    LOCKED = "locked"          # needs the SMS-code unlock
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reason: Reason
+    retry_after: int = 0           # THROTTLED: seconds to wait
+    attempts_left: int | None = None  # SMS codes
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is Reason.OK
+
+
+def amr_after(amr: list[str], method: Method) -> list[str]:
+    """The session's methods plus the second factor and "mfa": ["pwd"] + TOTP gives
+    ["pwd", "otp", "mfa"]; a QR sign-in ["qr"] + SMS gives ["qr", "sms", "mfa"]."""
+    methods = [m for m in amr if m != "mfa"]
+    added = AMR_OF[method]
+    if added and added not in methods:
+        methods.append(added)
+    return [*methods, "mfa"]
+
+
+def _throttled(citizen: Citizen, now: datetime) -> Outcome | None:
+    verdict = throttle.check(citizen, now=now)
+    if verdict.allowed:
+        return None
+    if verdict.unlock_required:
+        return Outcome(Reason.LOCKED)
+    return Outcome(Reason.THROTTLED, retry_after=verdict.retry_after)
+
+
+def _failed(session: Session, citizen: Citizen, reason: Reason, *, kind: str, ip: str | None,
+            now: datetime, attempts_left: int | None = None) -> Outcome:
+    throttle.record_failure(session, citizen, kind=kind, ip=ip, now=now)
+    return Outcome(reason, attempts_left=attempts_left)
+
+
+def check_code(session: Session, citizen: Citizen, method: Method, code: str | None, *,
+               secret_key: str, ip: str | None, now: datetime,
+               flow_token: str | None = None) -> Outcome:
+    """Check a second-factor code (``flow_token``: the browser's SMS-code flow). A correct
+    code is spent; the caller commits in every case (failures are counted and audited)."""
+    blocked = _throttled(citizen, now)
+    if blocked is not None:
+        return blocked
+    if method is Method.TOTP:
+        result = totp.check(session, citizen, code, secret_key=secret_key, now=now)
+        if result is TotpCheck.OK:
+            throttle.record_success(citizen)
+            return Outcome(Reason.OK)
+        if result in (TotpCheck.MALFORMED, TotpCheck.NOT_ENABLED):
+            return Outcome(Reason(result.value))
+        return _failed(session, citizen, Reason(result.value), kind="totp", ip=ip, now=now)
+    if method is Method.RECOVERY:
+        spent = recovery_codes.check(session, citizen, code, now=now)
+        if spent is RecoveryCheck.OK:
+            throttle.record_success(citizen)
+            return Outcome(Reason.OK)
+        if spent is RecoveryCheck.MALFORMED:
+            return Outcome(Reason.MALFORMED)
+        return _failed(session, citizen, Reason(spent.value), kind="recovery", ip=ip, now=now)
+    checked, row = one_time_codes.verify(session, flow_token, SMS_PURPOSE, code,
+                                         secret_key=secret_key, now=now)
+    if row is not None and row.citizen_id != citizen.id:  # another citizen's flow: unknown
+        checked = CodeCheck.UNKNOWN
+    if checked is CodeCheck.OK:
+        throttle.record_success(citizen)
+        return Outcome(Reason.OK)
+    if checked in (CodeCheck.WRONG, CodeCheck.TOO_MANY):
+        left = one_time_codes.attempts_left(row) if row is not None else 0
+        return _failed(session, citizen, Reason(checked.value), kind="sms", ip=ip, now=now,
+                       attempts_left=left)
+    return Outcome(Reason(checked.value))
+
+
+def check_password(session: Session, citizen: Citizen, password: str | None, *,
+                   passwords: PasswordService, ip: str | None, now: datetime) -> Outcome:
+    """Re-check the signed-in citizen's password before a sensitive change."""
+    blocked = _throttled(citizen, now)
+    if blocked is not None:
+        return blocked
+    password = password or ""
+    if not password or len(password) > MAX_PASSWORD_LENGTH:
+        return Outcome(Reason.MALFORMED)
+    if passwords.verify(citizen.password_hash, password):
+        throttle.record_success(citizen)
+        return Outcome(Reason.OK)
+    return _failed(session, citizen, Reason.WRONG, kind="password", ip=ip, now=now)
