@@ -6,4 +6,9 @@ from flask import Blueprint
 
 bp = Blueprint("account", __name__)
 
-from idp.account import home  # noqa: E402, F401  (registers the views)
+from idp.account import (  # noqa: E402, F401  (registers the views)
+    confirm_password,
+    home,
+    security,
+    totp_setup,
+)

@@ -7,7 +7,8 @@ from werkzeug.wrappers import Response
 
 from idp.account import bp
 from idp.auth.forms import LogoutForm
-from idp.services import identifiers
+from idp.extensions import db
+from idp.services import identifiers, totp
 from idp.web import current_session
 
 
@@ -25,5 +26,6 @@ def home() -> Response | str:
         masked_phone=identifiers.mask_phone(citizen.phone),
         commune=commune,
         sso=sso,
+        totp_enabled=totp.is_enabled(db.session, citizen.id),
         logout_form=LogoutForm(),
     )
