@@ -8,7 +8,8 @@ from flask import Flask
 from idp import database
 from idp.cli.common import fail, with_app
 from idp.extensions import db
-from idp.services import accounts
+from idp.models import Citizen
+from idp.services import accounts, totp
 from idp.services.clock import utcnow
 from idp.web import deps
 
@@ -22,33 +23,69 @@ DEMO_CITIZEN = accounts.NewCitizen(
 )
 DEMO_PASSWORD = "thai-nguyen-demo-2025"
 
+# A level-2 citizen with two-step sign-in: the authenticator key is fixed and printed so a
+# person can add it to an app (or compute codes with pyotp). Demo only: a known key is no
+# secret.
+DEMO_TOTP_CITIZEN = accounts.NewCitizen(
+    cccd="019190005678",  # 019 = Thái Nguyên, 1 = female born 19xx, 90 = 1990
+    full_name="Trần Thị Bình",
+    birthdate="1990-07-21",
+    phone="0987654321",
+    commune_code="05719",
+    identity_level=2,
+)
+DEMO_TOTP_PASSWORD = "binh-thai-nguyen-demo-2025"
+DEMO_TOTP_KEY = "TNIDDEMOKEY234567TNIDDEMOKEY2345"
+
+
+def _seed(new: accounts.NewCitizen, password: str) -> Citizen:
+    citizen = accounts.find_by_identifier(db.session, new.cccd)
+    if citizen is None:
+        citizen = accounts.create_citizen(db.session, new, passwords=deps.passwords(),
+                                          password=password, today=utcnow().date())
+    else:  # keep the printed password true even if someone changed it
+        citizen.password_hash = deps.passwords().hash(password)
+    return citizen
+
 
 @click.command()
 @with_app
 def demo(app: Flask) -> None:
-    """Create the schema and the demo citizen (idempotent) and print the credentials."""
+    """Create the schema and the demo citizens (idempotent) and print the credentials."""
     if deps.settings().is_production:
         fail("Refusing to seed demo accounts in production.")
     database.upgrade(db.engine)
-    citizen = accounts.find_by_identifier(db.session, DEMO_CITIZEN.cccd)
-    if citizen is None:
-        citizen = accounts.create_citizen(
-            db.session, DEMO_CITIZEN, passwords=deps.passwords(), password=DEMO_PASSWORD,
-            today=utcnow().date(),
-        )
-    else:  # keep the printed password true even if someone changed it
-        citizen.password_hash = deps.passwords().hash(DEMO_PASSWORD)
+    citizen = _seed(DEMO_CITIZEN, DEMO_PASSWORD)
+    second = _seed(DEMO_TOTP_CITIZEN, DEMO_TOTP_PASSWORD)
+    second.identity_level = 2
+    # The printed key is always the one that works (also after someone turned it off).
+    totp.enable_with_secret(db.session, second, DEMO_TOTP_KEY,
+                            secret_key=deps.settings().secret_key, now=utcnow())
     db.session.commit()
     issuer = deps.settings().issuer
+    key_groups = totp.group_key(DEMO_TOTP_KEY)
     click.echo(
         "\n".join([
             "",
             "ThaiNguyen ID demo",
             f"  Sign in at   {issuer}/login",
-            f"  Citizen      {citizen.full_name}",
+            "",
+            f"  Citizen      {citizen.full_name}  (level 1, password only)",
             f"  CCCD         {citizen.cccd}",
             "  Phone        0912 345 678  (or +84912345678)",
             f"  Password     {DEMO_PASSWORD}",
+            "",
+            f"  Citizen      {second.full_name}  (level 2, two-step sign-in with an "
+            "authenticator app)",
+            f"  CCCD         {second.cccd}",
+            "  Phone        0987 654 321",
+            f"  Password     {DEMO_TOTP_PASSWORD}",
+            f"  App key      {key_groups}  (add it to an authenticator app as a "
+            "time-based key)",
+            "  Code now     or run: .venv/bin/python -c 'import pyotp; "
+            f"print(pyotp.TOTP(\"{DEMO_TOTP_KEY}\").now())'",
+            "",
+            "  SMS codes are stored, not sent: read them with `tnid outbox` (or /dev/outbox).",
             "",
         ])
     )

@@ -139,7 +139,7 @@ def test_demo_seeds_a_citizen_who_can_sign_in(app, tnid, auth):
     assert first.exit_code == 0, first.output
     assert "019085001234" in first.output and "thai-nguyen-demo-2025" in first.output
     assert tnid("demo").exit_code == 0  # idempotent
-    assert citizen_count(app) == 1
+    assert citizen_count(app) == 2  # and one with two-step sign-in (test_cli_demo.py)
     assert auth.login("019085001234", "thai-nguyen-demo-2025").status_code == 302
 
 

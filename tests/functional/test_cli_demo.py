@@ -1,0 +1,42 @@
+"""`tnid demo` also seeds a level-2 citizen with an authenticator app whose key it prints:
+that key really signs her in with two factors."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from idp.cli import cli
+from idp.extensions import db
+from idp.models import Citizen
+from idp.services import totp
+from tests.support.authorize import follow, go, submit
+from tests.support.oidc import register
+
+
+def run_demo(config) -> str:  # noqa: ANN001
+    result = CliRunner().invoke(cli, ["demo"], env=config, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_demo_prints_a_working_authenticator_key(app, config, client, auth, signing_keys):
+    output = run_demo(config)
+    again = run_demo(config)  # idempotent, same key
+    key = re.search(r"App key\s+([A-Z2-7 ]+?)\s+\(", output).group(1).replace(" ", "")
+    assert key in again.replace(" ", "")
+    assert "pyotp.TOTP" in output
+    password = re.findall(r"Password\s+(\S+)", output)[1]
+    cccd = re.findall(r"CCCD\s+(\d{12})", output)[1]
+    with app.app_context():
+        citizen = db.session.scalar(select(Citizen).where(Citizen.cccd == cccd))
+        assert citizen.identity_level == 2 and totp.is_enabled(db.session, citizen.id)
+    assert auth.login(cccd, password).status_code == 302
+    rp = register(app, min_acr="urn:tnid:acr:2", trusted=True)
+    page = follow(client, go(client, rp), rp)
+    assert 'name="code"' in page.text
+    answer = follow(client, submit(client, page, code=pyotp.TOTP(key).now()), rp)
+    assert "code=" in answer.headers["Location"]
