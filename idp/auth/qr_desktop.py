@@ -123,7 +123,8 @@ def _render(qr: QrSignInRequest | None, pending: interaction.Interaction | None,
         "qr": qr if live else None,
         "state": state,
         "status_text": STATUS_TEXT.get(state or "", ""),
-        "message": message or (STATUS_TEXT[state] if state and not live else None),
+        # A finished sign-in (used) needs no complaint: the page simply offers a new code.
+        "message": message or (STATUS_TEXT[state] if state in ("denied", "expired") else None),
         "done_form": QrDoneForm(r=qr.id.hex) if qr is not None else None,
         "start_url": url_for("auth.qr_start", interaction=token) if token
         else url_for("auth.qr_start"),
@@ -200,7 +201,8 @@ def _sign_in(done: qr_login.Completion) -> Response:
     db.session.commit()
     log.info("account:login:success", extra={"ip": client_ip(), "citizen": str(done.citizen.id),
                                              "sid": sso.sid, "method": "qr"})
-    session.pop(BROWSER_KEY, None)
+    # The browser keeps its value: a second "done" is then told "already used", not "another
+    # browser". The request itself can never be completed again.
     session.pop("csrf_token", None)  # new privilege level, new CSRF token
     pending = _pending_of(done.interaction)
     target = interaction.resume_url(done.interaction) if pending is not None \
