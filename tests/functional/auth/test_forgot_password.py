@@ -1,0 +1,335 @@
+"""/forgot-password: SMS code, then (with an authenticator app) a TOTP or recovery code, then a
+new password that ends every session, revokes every refresh token and tells the apps; every
+bad input refused with a Vietnamese message and nothing changed."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+
+from idp.extensions import db
+from idp.models import AuditEvent, Citizen, KnownDevice, OneTimeCode, SsoSession, Token
+from idp.services import recovery
+from idp.services.clock import utcnow
+from tests.conftest import AuthActions, csrf_token
+from tests.support import second_factor as sf
+from tests.support.logout import receiver, sign_in, tokens_for
+from tests.support.oidc import authorize_query, pkce, register
+from tests.support.token_flows import refresh
+
+NEW_PASSWORD = "một mật khẩu mới dài 2026"
+
+
+@pytest.fixture
+def app(app_factory: Any) -> Flask:
+    return app_factory(TNID_LOGIN_RATE_LIMIT="10000/minute", TNID_LOGOUT_DELIVERY="inline")
+
+
+def post(browser: FlaskClient, path: str, **data: str):  # noqa: ANN201
+    page = browser.get(path)
+    token = csrf_token(page.text) if 'name="csrf_token"' in page.text else \
+        csrf_token(browser.get("/forgot-password").text)
+    return browser.post(path, data={"csrf_token": token, **data})
+
+
+def ask(browser: FlaskClient, identifier: str):  # noqa: ANN201
+    return post(browser, "/forgot-password", identifier=identifier)
+
+
+def through_code(app: Flask, browser: FlaskClient, identifier: str):  # noqa: ANN201
+    assert ask(browser, identifier).headers["Location"] == "/forgot-password/code"
+    return post(browser, "/forgot-password/code", code=sf.last_sms_code(app, "recovery"))
+
+
+def new_password(browser: FlaskClient, password: str = NEW_PASSWORD,
+                 confirm: str | None = None):  # noqa: ANN201
+    return post(browser, "/forgot-password/new-password", password=password,
+                confirm=password if confirm is None else confirm)
+
+
+def password_hash(app: Flask, citizen_id: Any) -> str:
+    with app.app_context():
+        return db.session.get(Citizen, citizen_id).password_hash
+
+
+def error_of(response) -> str:  # noqa: ANN001
+    found = re.findall(r'(?:id="factor-error"|class="field-error"[^>]*)>(.*?)</p>',
+                       response.text, re.S)
+    return html.unescape(" ".join(found)).strip()
+
+
+def test_reset_ends_every_session_revokes_tokens_and_tells_the_apps(app, make_citizen,
+                                                                    signing_keys):
+    citizen = make_citizen()
+    laptop, phone, lost = app.test_client(), app.test_client(), app.test_client()
+    with receiver() as got:
+        rp = register(app, backchannel_logout_uri=got.uri("/portal"))
+        sign_in(AuthActions(laptop), citizen.cccd)
+        sign_in(AuthActions(phone), citizen.cccd)
+        granted = tokens_for(laptop, rp, scope="openid profile offline_access")
+        assert "refresh_token" in granted
+        with app.app_context():
+            row = db.session.get(Citizen, citizen.id)
+            row.failed_attempts, row.last_failure_at, row.unlock_required = 100, utcnow(), True
+            db.session.commit()
+
+        assert through_code(app, lost, "0912 300 001").headers["Location"] == \
+            "/forgot-password/new-password"
+        done = new_password(lost)
+        assert done.status_code == 302 and done.headers["Location"] == "/login"
+        got.wait_for(1)
+        assert len(got.received("/portal")) == 1  # back-channel logout of the laptop session
+    assert "Mật khẩu đã được đổi và mọi thiết bị đã được đăng xuất" in lost.get("/login").text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SsoSession)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Token).where(
+            Token.revoked_at.is_(None))) == 0  # the offline grant too
+        assert db.session.scalar(select(func.count()).select_from(KnownDevice)) == 0
+        row = db.session.get(Citizen, citizen.id)
+        assert (row.failed_attempts, row.unlock_required) == (0, False)
+        assert row.password_changed_at is not None
+        assert db.session.scalar(select(AuditEvent.details).where(
+            AuditEvent.action == "auth:password:reset"))["sessions_ended"] == 2
+    assert refresh(laptop, rp, granted["refresh_token"]).json["error"] == "invalid_grant"
+    assert laptop.get("/").status_code == 302 and phone.get("/").status_code == 302
+    [text] = sf.sms_messages(app, "password_reset")
+    assert text.recipient == citizen.phone and "vừa được đặt lại" in text.body
+    browser = AuthActions(lost)
+    assert browser.login(citizen.cccd).status_code == 401  # the old password
+    assert browser.login(citizen.cccd, NEW_PASSWORD).status_code == 302
+
+
+def test_reset_keeps_the_apps_request_and_ends_at_sign_in(app, make_citizen, signing_keys):
+    citizen = make_citizen()
+    rp = register(app)
+    browser = app.test_client()
+    verifier, challenge = pkce()
+    login_page = browser.get(authorize_query(rp, code_challenge=challenge,
+                                             code_challenge_method="S256"))
+    while login_page.status_code == 302:
+        login_page = browser.get(login_page.headers["Location"])
+    link = re.search(r'href="(/forgot-password\?interaction=[^"]+)"', login_page.text)
+    assert link, "the sign-in page links to the recovery with the app's request"
+    start = html.unescape(link.group(1))
+    page = browser.get(start)
+    assert "Cổng dịch vụ công" in page.text  # the app is still named
+    sent = browser.post(start, data={"csrf_token": csrf_token(page.text),
+                                     "identifier": citizen.cccd})
+    code_url = sent.headers["Location"]
+    assert code_url.startswith("/forgot-password/code?interaction=")
+    page = browser.get(code_url)
+    next_url = browser.post(code_url, data={"csrf_token": csrf_token(page.text),
+                                            "code": sf.last_sms_code(app, "recovery")}
+                            ).headers["Location"]
+    assert next_url.startswith("/forgot-password/new-password?interaction=")
+    page = browser.get(next_url)
+    done = browser.post(next_url, data={"csrf_token": csrf_token(page.text),
+                                        "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert done.headers["Location"].startswith("/login?interaction=")
+    with app.app_context():  # not signed in automatically
+        assert db.session.scalar(select(func.count()).select_from(SsoSession)) == 0
+    page = browser.get(done.headers["Location"])
+    signed_in = browser.post(done.headers["Location"], data={
+        "csrf_token": csrf_token(page.text), "identifier": citizen.cccd,
+        "password": NEW_PASSWORD})
+    assert signed_in.status_code == 302 and "/authorize/resume" in signed_in.headers["Location"]
+
+
+def test_unknown_identifier_walks_the_same_first_steps(app, make_citizen):
+    make_citizen()
+    browser = app.test_client()
+    assert ask(browser, "019085999999").headers["Location"] == "/forgot-password/code"
+    assert sf.sms_messages(app) == []
+    wrong = post(browser, "/forgot-password/code", code="123456")
+    assert wrong.status_code == 400 and "Mã chưa đúng. Bạn còn 4 lần thử." in wrong.text
+    assert browser.get("/forgot-password/new-password").status_code == 400
+
+
+# --- with an authenticator app ---------------------------------------------------------------
+
+
+@pytest.fixture
+def with_totp(app: Flask, make_citizen):  # noqa: ANN001, ANN201
+    citizen = make_citizen()
+    sf.enable_totp(app, citizen.id)
+    return citizen
+
+
+def test_totp_is_required_before_the_new_password(app, with_totp):
+    browser = app.test_client()
+    moved = through_code(app, browser, with_totp.cccd)
+    assert moved.headers["Location"] == "/forgot-password/second-factor"
+    skipped = browser.get("/forgot-password/new-password")  # no way around it
+    assert skipped.status_code == 302
+    assert skipped.headers["Location"] == "/forgot-password/second-factor"
+    before = password_hash(app, with_totp.id)
+    assert new_password(browser).status_code == 302  # redirected, nothing set
+    assert password_hash(app, with_totp.id) == before
+    page = browser.get("/forgot-password/second-factor")
+    assert 'autocomplete="one-time-code"' in page.text and "Mã từ ứng dụng xác thực" in page.text
+    wrong = post(browser, "/forgot-password/second-factor",
+                 totp_code="000000" if sf.code() != "000000" else "111111")
+    assert wrong.status_code == 400 and "Mã chưa đúng" in error_of(wrong)
+    with app.app_context():
+        assert db.session.get(Citizen, with_totp.id).failed_attempts == 1
+    ok = post(browser, "/forgot-password/second-factor", totp_code=sf.code())
+    assert ok.headers["Location"] == "/forgot-password/new-password"
+    assert new_password(browser).headers["Location"] == "/login"
+    assert password_hash(app, with_totp.id) != before
+    with app.app_context():
+        details = db.session.scalar(select(AuditEvent.details).where(
+            AuditEvent.action == "auth:password:reset"))
+        assert details["second_factor"] == "totp"
+
+
+def test_a_totp_code_is_accepted_once(app, with_totp):
+    code = sf.code()
+    first, second = app.test_client(), app.test_client()
+    through_code(app, first, with_totp.cccd)
+    assert post(first, "/forgot-password/second-factor", totp_code=code).status_code == 302
+    through_code(app, second, with_totp.cccd)
+    replay = post(second, "/forgot-password/second-factor", totp_code=code)
+    assert replay.status_code == 400 and "đã được dùng" in error_of(replay)
+
+
+def test_a_recovery_code_works_once(app, with_totp):
+    codes = sf.make_recovery_codes(app, with_totp.id)
+    first, second = app.test_client(), app.test_client()
+    through_code(app, first, with_totp.cccd)
+    used = post(first, "/forgot-password/second-factor", recovery_code=codes[0].lower())
+    assert used.headers["Location"] == "/forgot-password/new-password"
+    through_code(app, second, with_totp.cccd)
+    again = post(second, "/forgot-password/second-factor", recovery_code=codes[0])
+    assert again.status_code == 400 and "Mã khôi phục này đã được dùng" in error_of(again)
+    assert post(second, "/forgot-password/second-factor", recovery_code=codes[1]
+                ).status_code == 302
+
+
+@pytest.mark.parametrize("fields", [{}, {"totp_code": "12"}, {"recovery_code": "???"},
+                                    {"totp_code": "abcdef"}])
+def test_malformed_second_factor_is_refused_without_counting(app, with_totp, fields):
+    browser = app.test_client()
+    through_code(app, browser, with_totp.cccd)
+    response = post(browser, "/forgot-password/second-factor", **fields)
+    assert response.status_code == 400 and "6 chữ số" in error_of(response)
+    with app.app_context():
+        assert db.session.get(Citizen, with_totp.id).failed_attempts == 0
+
+
+def test_second_factor_is_throttled_even_with_the_right_code(app, with_totp):
+    browser = app.test_client()
+    through_code(app, browser, with_totp.cccd)
+    with app.app_context():
+        row = db.session.get(Citizen, with_totp.id)
+        row.failed_attempts, row.last_failure_at, row.unlock_required = 100, utcnow(), True
+        db.session.commit()
+    refused = post(browser, "/forgot-password/second-factor", totp_code=sf.code())
+    assert refused.status_code == 429 and "Vui lòng thử lại sau 15 phút" in error_of(refused)
+    with app.app_context():  # a delay, not the lock: the phone was proven, the reset lifts it
+        db.session.execute(update(Citizen).values(
+            last_failure_at=utcnow() - timedelta(minutes=16)))
+        db.session.commit()
+    assert post(browser, "/forgot-password/second-factor", totp_code=sf.code()
+                ).status_code == 302
+
+
+def test_neither_authenticator_nor_recovery_code_means_the_commune_office(app, with_totp):
+    browser = app.test_client()
+    through_code(app, browser, with_totp.cccd)
+    page = browser.get("/forgot-password/second-factor")
+    assert 'href="/forgot-password/no-second-factor"' in page.text
+    office = browser.get("/forgot-password/no-second-factor")
+    assert "Xác minh danh tính tại UBND xã/phường" in office.text
+    assert "Cán bộ xã/phường" in office.text
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("password", "confirm", "message"), [
+    ("019085000001", None, "CCCD"),           # the citizen's own CCCD
+    ("0912300001", None, "số điện thoại"),    # own phone
+    ("short", None, "ít nhất 8 ký tự"),
+    (NEW_PASSWORD, NEW_PASSWORD + "x", "không giống nhau"),
+])
+def test_refused_passwords_change_nothing(app, client, make_citizen, password, confirm, message):
+    citizen = make_citizen()
+    sign_in(AuthActions(app.test_client()), citizen.cccd)
+    before = password_hash(app, citizen.id)
+    through_code(app, client, citizen.cccd)
+    response = new_password(client, password, confirm)
+    assert response.status_code == 400 and message in error_of(response), error_of(response)
+    assert password_hash(app, citizen.id) == before
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SsoSession)) == 1
+    assert new_password(client).status_code == 302  # the flow is still usable
+
+
+def test_new_password_page_in_another_browser_is_refused(app, make_citizen):
+    citizen = make_citizen()
+    through_code(app, app.test_client(), citizen.cccd)
+    other = app.test_client()
+    response = new_password(other)
+    assert response.status_code == 400 and "trình duyệt khác" in response.text
+    assert password_hash(app, citizen.id) != ""
+
+
+def test_a_finished_reset_cannot_be_replayed(app, client, make_citizen):
+    citizen = make_citizen()
+    through_code(app, client, citizen.cccd)
+    with client.session_transaction() as cookie_session:
+        flow = cookie_session["recovery_flow"]
+    assert new_password(client).status_code == 302
+    after = password_hash(app, citizen.id)
+    with client.session_transaction() as cookie_session:
+        cookie_session["recovery_flow"] = flow
+    replay = new_password(client, "một mật khẩu khác nữa 2027")
+    assert replay.status_code == 400
+    assert password_hash(app, citizen.id) == after
+
+
+def test_the_verified_code_is_good_for_fifteen_minutes(app, client, make_citizen):
+    citizen = make_citizen()
+    through_code(app, client, citizen.cccd)
+    with app.app_context():
+        db.session.execute(update(OneTimeCode).values(
+            consumed_at=utcnow() - timedelta(minutes=16)))
+        db.session.commit()
+    before = password_hash(app, citizen.id)
+    assert new_password(client).status_code == 400
+    assert password_hash(app, citizen.id) == before
+
+
+def test_wrong_and_expired_codes_do_not_open_the_flow(app, client, make_citizen):
+    citizen = make_citizen()
+    ask(client, citizen.cccd)
+    right = sf.last_sms_code(app, "recovery")
+    wrong = post(client, "/forgot-password/code", code="000000" if right != "000000" else "1" * 6)
+    assert wrong.status_code == 400
+    assert client.get("/forgot-password/new-password").status_code == 400
+    with app.app_context():
+        db.session.execute(update(OneTimeCode).values(expires_at=utcnow()))
+        db.session.commit()
+    expired = post(client, "/forgot-password/code", code=right)
+    assert expired.status_code == 400 and "đã hết hạn" in expired.text
+    assert client.get("/forgot-password/new-password").status_code == 400
+
+
+def test_sms_to_one_phone_is_capped_per_day_silently(app, make_citizen):
+    """Beyond the per-number and per-IP limits (many addresses, both spellings): at most
+    ``PHONE_DAILY_CAP`` texts a day, and the screens do not change when the cap is hit."""
+    citizen = make_citizen()
+    with app.app_context():
+        flows = [recovery.start(db.session, citizen.phone if n % 2 else citizen.cccd,
+                                purpose="recovery", secret_key="k" * 48, now=utcnow(),
+                                ip=f"10.0.0.{n}", domain=None) for n in range(12)]
+        db.session.commit()
+    assert len(set(flows)) == 12  # every request got its flow, as always
+    assert len(sf.sms_messages(app, "recovery")) == recovery.PHONE_DAILY_CAP
