@@ -37,6 +37,9 @@ from idp.web import current_session, deps
 log = logging.getLogger("tnid.audit")
 
 BROWSER_KEY = "qr_browser"  # the Flask-session key of this browser's secret value
+# The page asks once a second; a drawing costs a few milliseconds of CPU, so a script that
+# asks much faster is cut off.
+POLL_LIMIT = "150/minute"
 
 STATUS_TEXT = {
     "pending": _l("Waiting for your phone to scan the code…"),
@@ -65,6 +68,12 @@ REFUSED = {
 
 def _start_limit() -> str:
     return deps.settings().qr_rate_limit
+
+
+def _browser_key() -> str:
+    """Polling is counted per desktop browser (many share one IP in a commune office)."""
+    secret = session.get(BROWSER_KEY)
+    return f"qr-poll:{qr_login.browser_label(secret)}" if secret else f"qr-poll-ip:{client_ip()}"
 
 
 def _key() -> bytes:
@@ -135,6 +144,7 @@ def _render(qr: QrSignInRequest | None, pending: interaction.Interaction | None,
 
 
 @bp.get("/qr/status")
+@limiter.limit(POLL_LIMIT, key_func=_browser_key)
 def qr_status() -> tuple[Response, int]:
     """What the page's script needs each second: the state, a sentence to show, and the
     ``t`` (and URL) of the current code."""
@@ -151,6 +161,7 @@ def qr_status() -> tuple[Response, int]:
 
 
 @bp.get("/qr/code.svg")
+@limiter.limit(POLL_LIMIT, key_func=_browser_key)
 def qr_code() -> Response:
     """The QR picture for this browser's request only, at a ``t`` that is never in the
     future (the page asks for the one ``/qr/status`` just gave)."""

@@ -102,6 +102,11 @@ def _hash_browser(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def browser_label(value: str) -> str:
+    """A short name for a browser's value (rate-limit keys) that does not reveal it."""
+    return _hash_browser(value)[:16]
+
+
 def code_mac(key: bytes, request_id: uuid.UUID, t: int) -> str:
     digest = hmac.new(key, f"code|{request_id.hex}|{t}".encode(), hashlib.sha256).digest()
     return urlsafe_b64encode(digest[:MAC_BYTES]).rstrip(b"=").decode()

@@ -435,6 +435,13 @@ def test_approvals_are_limited_per_account(app_factory: Callable[..., Flask], ma
     assert the_request(app).status == "scanned"
 
 
+def test_polling_much_faster_than_once_a_second_is_cut_off(desktop):
+    start(desktop, "/qr")
+    codes = {desktop.get("/qr/status").status_code for _ in range(150)}
+    assert codes == {200}
+    assert desktop.get("/qr/status").status_code == 429
+
+
 @pytest.mark.parametrize("phone_ip,flagged", [
     ("203.0.113.200", False), ("198.51.100.7", True), ("2001:db8::1", True),
 ])
