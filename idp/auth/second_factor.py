@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import make_response, redirect, render_template, request, session, url_for
+from flask import flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
@@ -21,15 +21,22 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import Length
 
-from idp import notify
 from idp.auth import bp
+from idp.auth.guard import wait_message
 from idp.auth.interaction_view import app_language, expired_page, interaction_context
 from idp.extensions import db, limiter
 from idp.models import Citizen, SsoSession
 from idp.oidc import interaction
 from idp.services import audit, identifiers, one_time_codes, recovery_codes, sso_sessions, totp
 from idp.services.clock import utcnow
-from idp.services.second_factors import SMS_PURPOSE, Method, Outcome, Reason, amr_after
+from idp.services.second_factors import (
+    SMS_PURPOSE,
+    Method,
+    Outcome,
+    Reason,
+    amr_after,
+    send_sms_code,
+)
 from idp.services.second_factors import check_code as check_second_factor
 from idp.web import current_session, deps
 
@@ -56,9 +63,9 @@ MESSAGES = {
     (Method.RECOVERY, Reason.MALFORMED): _l("A recovery code has 10 letters and digits, like "
                                             "ABCD-EFGH-JK."),
 }
+NO_MORE_CODES = _l("No more codes can be sent for now. Please try again later.")
 LOCKED = _l("Your account is temporarily locked after too many wrong attempts. Please sign in "
             "again later or ask your commune office for help.")
-SMS_PURPOSE_VI = "đăng nhập hai lớp"
 
 
 def message_for(method: Method, outcome: Outcome) -> str:
@@ -72,16 +79,6 @@ def message_for(method: Method, outcome: Outcome) -> str:
         return ngettext("This code is not correct. You can try %(num)d more time.",
                         "This code is not correct. You can try %(num)d more times.", left)
     return str(MESSAGES.get((method, outcome.reason), MESSAGES[(Method.TOTP, Reason.WRONG)]))
-
-
-def wait_message(seconds: int) -> str:
-    """"Please try again in N minutes" (seconds when under a minute)."""
-    if seconds < 60:
-        return ngettext("Too many wrong attempts. Please try again in %(num)d second.",
-                        "Too many wrong attempts. Please try again in %(num)d seconds.", seconds)
-    minutes = (seconds + 59) // 60
-    return ngettext("Too many wrong attempts. Please try again in %(num)d minute.",
-                    "Too many wrong attempts. Please try again in %(num)d minutes.", minutes)
 
 
 class CodeForm(FlaskForm):
@@ -129,8 +126,8 @@ def second_factor_send_sms() -> Response | str | tuple[str, int]:
     if sso is None:
         return redirect(url_for("auth.login", interaction=token))
     target = url_for("auth.second_factor", interaction=token, method=Method.SMS.value)
-    if SendCodeForm().validate_on_submit():
-        _send_sms(sso, resend=True)
+    if SendCodeForm().validate_on_submit() and not _send_sms(sso, resend=True):
+        flash(str(NO_MORE_CODES), "error")
     return redirect(target)
 
 
@@ -148,8 +145,9 @@ def _second_factor(token: str, pending: interaction.Interaction,
     method = _method(citizen, has_totp)
     form = CodeForm()
     error, status = None, 200
-    if method is Method.SMS and request.method == "GET":
-        _send_sms(sso, resend=False)  # once per flow; a reload does not send another text
+    if method is Method.SMS and request.method == "GET" \
+            and not _send_sms(sso, resend=False):  # once per flow: a reload sends nothing
+        error = str(NO_MORE_CODES)
     if request.method == "POST":
         if not form.validate_on_submit():
             error, status = MESSAGES[(method, Reason.MALFORMED)], 400
@@ -188,35 +186,17 @@ def _flow_token(sso: SsoSession) -> str | None:
     return None
 
 
-def _send_sms(sso: SsoSession, *, resend: bool) -> None:
-    """Text a code unless this browser's flow has a live one (``resend``: a new code, within
-    the resend limits)."""
-    citizen, now = sso.citizen, utcnow()
-    secret_key = deps.settings().secret_key
-    flow = one_time_codes.find(db.session, _flow_token(sso), SMS_PURPOSE)
-    usable = flow is not None and flow.consumed_at is None and now < flow.expires_at \
-        and flow.attempts < one_time_codes.MAX_ATTEMPTS and flow.citizen_id == citizen.id
-    if usable and not resend:
-        return
-    if flow is not None and flow.consumed_at is None and flow.citizen_id == citizen.id:
-        code = one_time_codes.resend(db.session, flow, secret_key=secret_key, now=now)
-        if code is None:  # too soon or too many: the page says when
-            db.session.rollback()
-            return
-    else:
-        issued = one_time_codes.issue(db.session, purpose=SMS_PURPOSE, phone=citizen.phone,
-                                      secret_key=secret_key, now=now, citizen_id=citizen.id,
-                                      ip=request.remote_addr or "")
-        code = issued.code
-        session[FLOW_KEY] = {"sid": sso.sid, "flow": issued.flow_token}
-    domain = urlsplit(deps.settings().issuer).hostname
-    notify.send_sms(db.session, phone=citizen.phone, purpose=SMS_PURPOSE,
-                    body=one_time_codes.sms_body(code, purpose_vi=SMS_PURPOSE_VI,
-                                                 domain=domain),
-                    citizen_id=citizen.id)
-    audit.record(db.session, "auth:sms_code:sent", actor_id=citizen.id, citizen_id=citizen.id,
-                 ip=request.remote_addr, details={"purpose": SMS_PURPOSE}, now=now)
+def _send_sms(sso: SsoSession, *, resend: bool) -> bool:
+    """Text a code unless this browser's flow has a live one; False when the phone has had
+    too many codes lately."""
+    result = send_sms_code(
+        db.session, sso.citizen, _flow_token(sso), resend=resend,
+        secret_key=deps.settings().secret_key, ip=request.remote_addr or "",
+        domain=urlsplit(deps.settings().issuer).hostname, now=utcnow())
     db.session.commit()
+    if result.sent:
+        session[FLOW_KEY] = {"sid": sso.sid, "flow": result.flow_token}
+    return not result.phone_capped
 
 
 def _upgrade(token: str, pending: interaction.Interaction, sso: SsoSession, method: Method,

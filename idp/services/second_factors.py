@@ -15,14 +15,17 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from idp import notify
 from idp.models import Citizen
-from idp.services import one_time_codes, recovery_codes, throttle, totp
+from idp.services import audit, one_time_codes, recovery_codes, throttle, totp
+from idp.services.identifiers import mask_phone
 from idp.services.one_time_codes import CodeCheck
 from idp.services.passwords import PasswordService
 from idp.services.recovery_codes import RecoveryCheck
 from idp.services.totp import TotpCheck
 
 SMS_PURPOSE = "second_factor"
+SMS_PURPOSE_VI = "đăng nhập hai lớp"
 MAX_PASSWORD_LENGTH = 1024
 
 
@@ -137,3 +140,45 @@ def check_password(session: Session, citizen: Citizen, password: str | None, *,
         throttle.record_success(citizen)
         return Outcome(Reason.OK)
     return _failed(session, citizen, Reason.WRONG, kind="password", ip=ip, now=now)
+
+
+@dataclass(frozen=True)
+class Sent:
+    flow_token: str | None  # the browser's flow (new, or the one it had)
+    sent: bool              # a text went out now
+    phone_capped: bool = False  # too many codes to this phone lately (``notify``)
+
+
+def send_sms_code(session: Session, citizen: Citizen, flow_token: str | None, *, resend: bool,
+                  secret_key: str, ip: str, domain: str | None, now: datetime) -> Sent:
+    """Text a second-factor code unless the browser's flow still has a usable one
+    (``resend``: a new code for it, within the per-flow and per-phone limits). Flushed; the
+    caller commits and keeps ``flow_token``."""
+    flow = one_time_codes.find(session, flow_token, SMS_PURPOSE)
+    if flow is not None and flow.citizen_id != citizen.id:
+        flow = None  # another citizen's flow in this browser: start a new one
+    usable = flow is not None and flow.consumed_at is None and now < flow.expires_at \
+        and flow.attempts < one_time_codes.MAX_ATTEMPTS
+    if usable and not resend:
+        return Sent(flow_token, sent=False)
+    if flow is not None and flow.consumed_at is None and one_time_codes.resend_wait(
+            flow, now=now) != 0:
+        return Sent(flow_token, sent=False)  # too soon or too many for this flow
+    if not notify.may_send_code(session, phone=citizen.phone, now=now):
+        audit.record(session, "auth:sms:throttled", actor_id=citizen.id, citizen_id=citizen.id,
+                     outcome="failure", ip=ip, now=now,
+                     details={"purpose": SMS_PURPOSE, "phone": mask_phone(citizen.phone)})
+        return Sent(flow_token, sent=False, phone_capped=True)
+    if flow is not None and flow.consumed_at is None:
+        code = one_time_codes.resend(session, flow, secret_key=secret_key, now=now)
+        assert code is not None  # resend_wait said yes
+    else:
+        issued = one_time_codes.issue(session, purpose=SMS_PURPOSE, phone=citizen.phone,
+                                      secret_key=secret_key, now=now, citizen_id=citizen.id,
+                                      ip=ip)
+        code, flow_token = issued.code, issued.flow_token
+    notify.send_sms(session, phone=citizen.phone, purpose=SMS_PURPOSE, citizen_id=citizen.id,
+                    body=one_time_codes.sms_body(code, purpose_vi=SMS_PURPOSE_VI, domain=domain))
+    audit.record(session, "auth:sms:sent", actor_id=citizen.id, citizen_id=citizen.id, ip=ip,
+                 now=now, details={"purpose": SMS_PURPOSE, "phone": mask_phone(citizen.phone)})
+    return Sent(flow_token, sent=True)

@@ -196,7 +196,7 @@ def test_citizen_without_an_app_gets_an_sms_code(app, client, auth, rp, citizen,
     page, verifier = start(client, rp)
     assert is_second_factor(page)
     assert "SMS" in page.text
-    assert "security" in page.text.lower() or "bảo mật" in page.text  # guided to enrol an app
+    assert "ứng dụng xác thực" in page.text and "bảo mật" in page.text.lower()  # guided to enrol
     texts = sms_messages(app, "second_factor")
     assert len(texts) == 1 and texts[0].recipient == citizen.phone
     # A reload does not send another text.
@@ -372,3 +372,20 @@ def test_throttled_per_ip(app_factory, make_citizen):
     statuses = [submit(client, page, code="000000").status_code for _ in range(5)]
     # The account allows five free mistakes; the address is stopped after four.
     assert statuses == [400, 400, 400, 400, 429]
+
+
+def test_too_many_codes_to_one_phone(app, client, auth, rp, citizen):
+    auth.login(citizen.cccd)
+    start(client, rp)
+    assert len(sms_messages(app, "second_factor")) == 1
+    with app.app_context():  # as if four more had been sent to this phone in the last hour
+        db.session.execute(update(OneTimeCode).values(sends=5))
+        db.session.commit()
+    auth.logout()
+    auth.login(citizen.cccd)
+    page, _ = start(client, rp)
+    assert is_second_factor(page) and 'role="alert"' in page.text
+    assert len(sms_messages(app, "second_factor")) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "auth:sms:throttled")) == 1
