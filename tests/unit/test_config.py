@@ -32,6 +32,9 @@ PRODUCTION = {
     "TNID_DATABASE_URL": PG_URL,
     "TNID_SECRET_KEY": SECRET,
     "TNID_TRUSTED_PROXIES": "10.0.0.0/24",
+    # A province deployment sends SMS through its gateway (outbox alone warns at start-up).
+    "TNID_NOTIFY_BACKEND": "http",
+    "TNID_SMS_GATEWAY_URL": "https://sms.thainguyen.gov.vn/send",
 }
 
 
