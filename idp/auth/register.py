@@ -11,7 +11,10 @@ in another browser is an unknown flow. The rules are in ``services.registration`
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, make_response, redirect, render_template, request, session, url_for
@@ -74,12 +77,13 @@ def _go(endpoint: str) -> Response:
     return redirect(url_for(endpoint, interaction=token) if token else url_for(endpoint))
 
 
-def _in_app_language(view):  # noqa: ANN001, ANN202
-    def wrapped(*args: object, **kwargs: object):  # noqa: ANN202
+def _in_app_language(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The pages speak the language the app asked for (``ui_locales``), as /login does."""
+    @functools.wraps(view)
+    def wrapped(*args: object, **kwargs: object) -> Any:
         pending = interaction.load(request.args.get("interaction"))
         with app_language(pending.params if pending else None):
             return view(*args, **kwargs)
-    wrapped.__name__ = view.__name__
     return wrapped
 
 

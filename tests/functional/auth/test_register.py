@@ -477,3 +477,11 @@ def test_registration_while_another_citizen_is_signed_in(app, client, auth, make
     with app.app_context():
         sessions = db.session.scalars(select(SsoSession)).all()
         assert len(sessions) == 1 and sessions[0].citizen_id != citizen.id
+
+
+def test_posts_are_rate_limited_per_ip(app_factory):
+    app = app_factory(TNID_LOGIN_RATE_LIMIT="3/minute")
+    browser = english(app)
+    statuses = [step1(browser, cccd="1").status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]
+    assert count(app, OneTimeCode) == 0
