@@ -169,9 +169,7 @@ def qr_code() -> Response:
     now = utcnow()
     if qr is None or qr_login.status(qr, now) not in qr_login.OPEN:
         return make_response("", 404)
-    wanted = request.args.get("t", "")
-    t = qr_login.current_t(qr, now, int(wanted) if wanted.isdigit() and len(wanted) < 7
-                           else None)
+    t = qr_login.current_t(qr, now, request.args.get("t"))
     svg = qr_login.render_svg(qr_login.code_url(deps.settings().issuer, _key(), qr, t))
     response = make_response(svg)
     response.headers["Content-Type"] = "image/svg+xml"

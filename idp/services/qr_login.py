@@ -133,12 +133,12 @@ def code_url(issuer: str, key: bytes, request: QrSignInRequest, t: int) -> str:
     return f"{issuer}/qr/a?{query}"
 
 
-def current_t(request: QrSignInRequest, now: datetime, wanted: int | None = None) -> int:
+def current_t(request: QrSignInRequest, now: datetime, wanted: str | None = None) -> int:
     """The ``t`` to draw: the one asked for when it is still fresh (so the picture and the
     page's copy of the URL agree), else the current second. Never a future one."""
     now_t = elapsed(request, now)
-    if wanted is not None and now_t - FRESH_SECONDS < wanted <= now_t:
-        return wanted
+    if _is_number(wanted) and now_t - FRESH_SECONDS < int(wanted) <= now_t:
+        return int(wanted)
     return now_t
 
 
@@ -235,12 +235,17 @@ def parse_request_id(raw: str | None) -> uuid.UUID | None:
         return None
 
 
+def _is_number(text: str | None) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() then refuses."""
+    return bool(text) and len(text) <= 6 and text.isascii() and text.isdigit()
+
+
 def check_code(session: Session, *, r: str | None, t: str | None, h: str | None, key: bytes,
                now: datetime, ip: str | None) -> Outcome:
     """Is this a fresh, genuine code of an open request? Refusals of forged or stale codes are
     audited: they are what a phishing attempt looks like."""
     request_id = parse_request_id(r)
-    if request_id is None or not t or not t.isdigit() or len(t) > 6 or not h or len(h) > 64:
+    if request_id is None or not _is_number(t) or not h or len(h) > 64:
         return _refuse_code(session, Refusal.MALFORMED, None, ip, now)
     seconds = int(t)
     if not hmac.compare_digest(code_mac(key, request_id, seconds), h):
@@ -294,7 +299,8 @@ def decide(session: Session, request: QrSignInRequest, *, approver: SsoSession,
                          outcome="failure", ip=ip, client_id=request.client_id,
                          details={"request": request.id.hex, "reason": "throttled"}, now=now)
             return Outcome(request, Refusal.THROTTLED, verdict.retry_after)
-    right = number is not None and hmac.compare_digest(number, request.matching_number)
+    right = number is not None and hmac.compare_digest(number.encode(),
+                                                       request.matching_number.encode())
     values: dict[str, object] = {
         "status": "approved" if right else "denied", "approver_citizen_id": citizen.id,
         "approver_ip": (ip or "")[:45] or None, "approved_at": now,

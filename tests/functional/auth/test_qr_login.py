@@ -262,6 +262,13 @@ def test_expired_request(app, desktop, phone):
     assert desktop.get("/qr/code.svg").status_code == 404
 
 
+@pytest.mark.parametrize("t", ["%C2%B2", "-3", "abc", "99999999999", ""])
+def test_the_picture_ignores_a_bad_t(desktop, t):
+    start(desktop, "/qr")
+    svg = desktop.get(f"/qr/code.svg?t={t}")
+    assert svg.status_code == 200 and svg.text.startswith("<svg")
+
+
 def test_scanning_an_expired_request(app, desktop, phone):
     start(desktop)
     move_back(app, 121)
@@ -312,7 +319,7 @@ def test_forged_code_is_refused_and_audited(app, desktop, phone, tamper):
 
 @pytest.mark.parametrize("query", [
     "", "?r=x&t=1&h=y", "?r=" + "0" * 32 + "&t=-5&h=y", "?r=" + "0" * 32 + "&t=1",
-    "?r=" + "0" * 300 + "&t=1&h=y", "?r=%00&t=%00&h=%00",
+    "?r=" + "0" * 300 + "&t=1&h=y", "?r=%00&t=%00&h=%00", "?r=" + "0" * 32 + "&t=%C2%B2&h=y",
 ])
 def test_malformed_code_is_refused(phone, query):
     refused = phone.get("/qr/a" + query)

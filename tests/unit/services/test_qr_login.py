@@ -164,7 +164,7 @@ def test_forged_mac_is_refused_and_audited():
 @pytest.mark.parametrize("r,t,h", [
     (None, "1", "x"), ("not-a-uuid", "1", "x"), ("0" * 32, "-1", "x"), ("0" * 32, "1e3", "x"),
     ("0" * 32, "9999999", "x"), ("0" * 32, "1", None), ("0" * 32, "1", "x" * 65),
-    ("0" * 32, "", "x"),
+    ("0" * 32, "", "x"), ("0" * 32, "²", "x"), ("0" * 32, "١", "x"),
 ])
 def test_malformed_codes_are_refused(r, t, h):
     outcome = qr_login.check_code(db.session, r=r, t=t, h=h, key=KEY, now=T0, ip=PHONE_IP)
@@ -188,9 +188,11 @@ def test_current_t_never_draws_the_future_nor_a_stale_second():
     _, request = new_request()
     now = T0 + timedelta(seconds=30)
     assert qr_login.current_t(request, now) == 30
-    assert qr_login.current_t(request, now, 28) == 28
-    assert qr_login.current_t(request, now, 31) == 30
-    assert qr_login.current_t(request, now, 30 - FRESH_SECONDS) == 30
+    assert qr_login.current_t(request, now, "28") == 28
+    assert qr_login.current_t(request, now, "31") == 30
+    assert qr_login.current_t(request, now, str(30 - FRESH_SECONDS)) == 30
+    for junk in (None, "", "²", "-1", "1e3", "9" * 20):
+        assert qr_login.current_t(request, now, junk) == 30
 
 
 def test_svg_draws_exactly_the_modules_of_the_code():
