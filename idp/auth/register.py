@@ -22,13 +22,13 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp import notify
-from idp.auth import bp
+from idp.auth import bp, guard
 from idp.auth.interaction_view import app_language, interaction_context
 from idp.auth.register_forms import CodeForm, NewPasswordForm, RegisterForm, ResendForm
 from idp.auth.sign_out import end_session
 from idp.extensions import db, limiter
 from idp.oidc import interaction
-from idp.services import accounts, one_time_codes, registration, sso_sessions
+from idp.services import accounts, devices, one_time_codes, registration, sso_sessions
 from idp.services import identifiers as ids
 from idp.services.clock import utcnow
 from idp.services.identifiers import InvalidInput
@@ -240,6 +240,11 @@ def _sign_in(citizen) -> Response:  # noqa: ANN001
     cookie, sso = sso_sessions.start_session(
         db.session, citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
         ip=request.remote_addr or "", user_agent=request.user_agent.string, now=utcnow())
+    # This browser is the citizen's first known device: signing in here later is no "new
+    # device" (and no SMS about one).
+    device_token = guard.device_token() or devices.new_token()
+    devices.signed_in(db.session, citizen, device_token, user_agent=request.user_agent.string,
+                      ip=request.remote_addr or "", now=utcnow())
     db.session.commit()
     log.info("account:register:success", extra={"ip": request.remote_addr,
                                                 "citizen": str(citizen.id), "sid": sso.sid})
@@ -251,4 +256,5 @@ def _sign_in(citizen) -> Response:  # noqa: ANN001
     response = make_response(redirect(interaction.resume_url(token) if token
                                        else url_for("account.home")))
     current_session.set_cookie(response, cookie)
+    guard.set_device_cookie(response, device_token)
     return response

@@ -12,7 +12,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from idp.extensions import db
-from idp.models import AuditEvent, Citizen, OneTimeCode, OutboxMessage, SsoSession
+from idp.models import (
+    AuditEvent,
+    Citizen,
+    KnownDevice,
+    OneTimeCode,
+    OutboxMessage,
+    SsoSession,
+)
 from idp.services import one_time_codes
 from idp.services.clock import utcnow
 from tests.conftest import TEST_PASSWORD, AuthActions, csrf_token
@@ -158,6 +165,19 @@ def test_the_new_password_signs_in(app, client):
     verified(app, client)
     step3(client)
     assert AuthActions(english(app)).login("0987654321", PASSWORD).status_code == 302
+
+
+def test_the_registering_browser_is_a_known_device(app, client):
+    verified(app, client)
+    step3(client)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(KnownDevice)) == 1
+    browser = AuthActions(client)
+    browser.logout()
+    assert browser.login("0987654321", PASSWORD).status_code == 302  # same browser ...
+    with app.app_context():
+        purposes = list(db.session.scalars(select(OutboxMessage.purpose)))
+    assert purposes == ["register"]  # ... so no "new device" SMS
 
 
 def test_registration_started_by_an_app_resumes_its_request(app, client):
@@ -485,3 +505,12 @@ def test_posts_are_rate_limited_per_ip(app_factory):
     statuses = [step1(browser, cccd="1").status_code for _ in range(4)]
     assert statuses == [400, 400, 400, 429]
     assert count(app, OneTimeCode) == 0
+
+
+def test_a_sign_in_from_another_browser_is_a_new_device(app, client):
+    verified(app, client)
+    step3(client)
+    assert AuthActions(english(app)).login("0987654321", PASSWORD).status_code == 302
+    with app.app_context():
+        purposes = list(db.session.scalars(select(OutboxMessage.purpose)))
+    assert purposes == ["register", "new_device"]
