@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Iterator, Mapping
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
@@ -41,14 +42,35 @@ from idp.web import deps
 class _Payload(OAuth2Payload):
     def __init__(self, values: CombinedMultiDict) -> None:
         self._values = values
+        self._lists = _ValueLists(values)
 
     @property
     def data(self) -> CombinedMultiDict:
         return self._values
 
     @property
-    def datalist(self) -> dict[str, list[str]]:
-        return {name: self._values.getlist(name) for name in self._values}
+    def datalist(self) -> Mapping[str, list[str]]:
+        return self._lists
+
+
+class _ValueLists(Mapping[str, list[str]]):
+    """Every value of each parameter (authlib's ``datalist``), looked up by name when asked
+    (authlib and we only ever ``get`` a name or two) instead of built for every request."""
+
+    def __init__(self, values: CombinedMultiDict) -> None:
+        self._values = values
+
+    def __getitem__(self, name: str) -> list[str]:
+        found = self._values.getlist(name)
+        if not found:
+            raise KeyError(name)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 class OmitEmptyRequest(FlaskOAuth2Request):
@@ -79,7 +101,8 @@ class TnidAuthorizationServer(AuthorizationServer):
         """Accept a prepared request (PAR, resumed interaction) as well as Flask's own."""
         if isinstance(request, OAuth2Request):
             return request
-        return OmitEmptyRequest(flask_request)
+        # The request itself, not the proxy: the constructor reads it a dozen times.
+        return OmitEmptyRequest(flask_request._get_current_object())
 
     def get_error_uri(self, request: object, error: object) -> None:
         return None
@@ -119,8 +142,7 @@ def _basic_credentials(header: str | None) -> bool | None:
 
 def query_client(client_id: str) -> Client | None:
     """The enabled client, looked up once per request however many checks ask for it."""
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 \
-            or not client_id.isprintable():  # NUL and friends: PostgreSQL refuses them
+    if not is_client_id(client_id):
         return None
     memo = g.setdefault("tnid_clients", {})
     if client_id not in memo:
@@ -132,11 +154,26 @@ def query_client(client_id: str) -> Client | None:
     return memo[client_id]
 
 
+def is_client_id(value: object) -> bool:
+    # NUL and friends: PostgreSQL refuses them.
+    return isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable()
+
+
+def remember_client(client_id: str, mapping: object | None) -> None:
+    """What ``query_client`` would find, read by a caller in a statement of its own
+    (``mapping``: the ``PROTOCOL_COLUMNS`` labelled ``clients_<name>``, None: no enabled
+    client has that id)."""
+    client = None
+    if mapping is not None:
+        client = ClientView(**{c.name: mapping[f"clients_{c.name}"] for c in PROTOCOL_COLUMNS})
+    g.setdefault("tnid_clients", {})[client_id] = client
+
+
 # What the protocol reads of a client (not its timestamps: SQLite datetimes are slow to parse).
-_PROTOCOL_COLUMNS = [c for c in Client.__table__.columns
-                     if c.name not in ("created_at", "updated_at", "created_via",
-                                       "registration_access_token_hash")]
-_ENABLED_CLIENT = select(*_PROTOCOL_COLUMNS).where(
+PROTOCOL_COLUMNS = [c for c in Client.__table__.columns
+                    if c.name not in ("created_at", "updated_at", "created_via",
+                                      "registration_access_token_hash")]
+_ENABLED_CLIENT = select(*PROTOCOL_COLUMNS).where(
     Client.__table__.c.client_id == bindparam("client_id"),
     Client.__table__.c.disabled_at.is_(None))
 

@@ -23,6 +23,7 @@ from idp.oidc.server import resource_protector
 from idp.services import claims
 
 ALLOWED_METHODS = ("GET", "POST")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 @bp.route("/userinfo", methods=[*ALLOWED_METHODS, "PUT", "PATCH", "DELETE"])
@@ -30,7 +31,7 @@ ALLOWED_METHODS = ("GET", "POST")
 def userinfo() -> Response:
     if request.method not in ALLOWED_METHODS:
         return method_not_allowed(ALLOWED_METHODS)
-    if "access_token" in request.args or "access_token" in request.form:
+    if "access_token" in request.args or _form_has_access_token():
         return _bearer_error(400, "invalid_request",
                              "Send the access token in the Authorization header only.")
     try:
@@ -56,6 +57,11 @@ def userinfo() -> Response:
     response = Response(json.dumps(data, ensure_ascii=False), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _form_has_access_token() -> bool:
+    # Only these bodies are ever parsed into ``request.form``: skip parsing on a plain GET.
+    return request.mimetype in FORM_TYPES and "access_token" in request.form
 
 
 def _bearer_error(status: int, error: str | None, description: str, *,
