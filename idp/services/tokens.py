@@ -311,9 +311,11 @@ def read_token(session: Session | Connection, token: str, kind: str = "access_to
     introspection can skip creating an ORM session altogether."""
     prepared = VIEWS[view]
     row = session.execute(prepared.by_hash[kind], {"digest": digest(token)}).first()
-    if row is None:
-        return None
-    mapping, keys = row._mapping, prepared.keys
+    return None if row is None else _token_view(row._mapping, prepared)
+
+
+def _token_view(mapping: object, prepared: _View) -> TokenView:
+    keys = prepared.keys
     citizen = None
     if mapping["citizens_status"] is not None:
         citizen = SimpleNamespace(id=mapping["tokens_citizen_id"],
@@ -321,3 +323,28 @@ def read_token(session: Session | Connection, token: str, kind: str = "access_to
     return TokenView(**_columns(mapping, keys["tokens"]),
                      client=SimpleNamespace(**_columns(mapping, keys["clients"])),
                      citizen=citizen)
+
+
+def client_with_access_token(client_columns: list, view: str = "introspection") -> object:
+    """A statement for an enabled client (``client_columns``) and, if the client has one, its
+    access token whose hash is ``digest`` (``view``'s columns): what an endpoint that
+    authenticates a client and then looks up one of its tokens reads, in one round trip.
+    Another client's token is never joined."""
+    prepared = VIEWS[view]
+    token_side = [c for c in prepared.by_hash["access_token"].selected_columns
+                  if c.table is not _clients]
+    joined = (_clients
+              .outerjoin(_tokens, (_tokens.c.client_id == _clients.c.client_id)
+                         & (_tokens.c.access_token_hash == bindparam("digest")))
+              .outerjoin(_citizens, _citizens.c.id == _tokens.c.citizen_id))
+    return (select(*client_columns, *token_side).select_from(joined)
+            .where(_clients.c.client_id == bindparam("client_id"),
+                   _clients.c.disabled_at.is_(None))
+            .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL))
+
+
+def access_token_of(mapping: object, view: str = "introspection") -> TokenView | None:
+    """The token part of a ``client_with_access_token`` row, None when no token matched."""
+    if mapping["tokens_client_id"] is None:
+        return None
+    return _token_view(mapping, VIEWS[view])

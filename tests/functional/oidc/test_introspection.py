@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from idp.extensions import db
-from idp.models import Citizen, CitizenStatus, Token
+from idp.models import Citizen, CitizenStatus, Client, Token
 from idp.services.clock import utcnow
 from tests.support.oidc import register, verify
 from tests.support.token_flows import basic, bearer, refresh, secret_post, tokens_for
@@ -189,3 +189,46 @@ def test_introspection_does_not_spend_or_change_the_token(client, rp, tokens):
         assert introspect(client, rp, tokens["refresh_token"]).json["active"] is True
     assert refresh(client, rp, tokens["refresh_token"]).status_code == 200
     assert client.get("/userinfo", headers=bearer(tokens["access_token"])).status_code == 200
+
+
+# --- the client and its token read in one statement ---------------------------------------------
+
+
+def test_one_statement_reads_the_client_and_its_own_token(app, client, rp, tokens):
+    statements: list[str] = []
+
+    def record(_connection, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert introspect(client, rp, tokens["access_token"]).json["active"] is True
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 1
+
+
+def test_the_owner_named_in_the_form_is_not_the_client_authenticated(app, client, rp, tokens):
+    other = register(app, name_vi="Ứng dụng khác")
+    response = client.post("/introspect", headers=basic(other),
+                           data={"token": tokens["access_token"], "client_id": rp.client_id})
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
+    assert "active" not in response.json
+
+
+def test_a_disabled_client_cannot_introspect(app, client, rp, tokens):
+    with app.app_context():
+        db.session.execute(update(Client).where(Client.client_id == rp.client_id)
+                           .values(disabled_at=utcnow()))
+        db.session.commit()
+    response = introspect(client, rp, tokens["access_token"])
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
+
+
+def test_nothing_read_for_one_request_answers_the_next(app, client, rp, tokens):
+    with app.app_context():  # ``g`` then lives across the requests
+        assert introspect(client, rp, tokens["access_token"]).json["active"] is True
+        client.post("/revoke", data={"token": tokens["refresh_token"]}, headers=basic(rp))
+        assert introspect(client, rp, tokens["access_token"]).json == INACTIVE
