@@ -34,10 +34,11 @@ system-deps:
 interop: install
 	$(BIN)/python scripts/interop-check
 
-## bench: the OIDC hot endpoints through gunicorn pinned to vCPU 0 (SQLite, then PostgreSQL)
+## bench: the OIDC hot endpoints (SQLite, then PostgreSQL) and password sign-in, through gunicorn pinned to vCPU 0
 bench: install system-deps
 	$(BIN)/python bench/oidc_endpoints.py --db sqlite
 	$(BIN)/python bench/oidc_endpoints.py --db postgresql
+	$(BIN)/python bench/password_signin.py --db sqlite
 
 lint: install
 	$(BIN)/ruff check .

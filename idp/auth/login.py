@@ -86,16 +86,19 @@ def _login(token: str | None, pending: interaction.Interaction | None) -> Respon
         db.session, citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
         ip=ip or "", user_agent=request.user_agent.string, now=now, continues=previous,
     )
+    fresh = device_token is None
     device_token = device_token or devices.new_token()
-    seen = devices.signed_in(db.session, citizen, device_token,
-                             user_agent=request.user_agent.string, ip=ip or "", now=now)
-    audit.record(db.session, "auth:login:success", actor_id=citizen.id, citizen_id=citizen.id,
+    seen = devices.signed_in(db.session, citizen, device_token, known=attempt.known_device,
+                             fresh=fresh, user_agent=request.user_agent.string, ip=ip or "",
+                             now=now)
+    citizen_id, sid = citizen.id, sso.sid  # read before the commit expires them
+    audit.record(db.session, "auth:login:success", actor_id=citizen_id, citizen_id=citizen_id,
                  ip=ip, client_id=pending.client_id if pending else None,
-                 details={"method": "pwd", "sid": sso.sid, "new_device": seen.new,
-                          "known_device": attempt.device is not None}, now=now)
+                 details={"method": "pwd", "sid": sid, "known_device": attempt.device is not None,
+                          **seen.audit_details}, now=now)
     db.session.commit()
     log.info("account:login:success",
-             extra={"ip": ip, "citizen": str(citizen.id), "sid": sso.sid, "method": "pwd"})
+             extra={"ip": ip, "citizen": str(citizen_id), "sid": sid, "method": "pwd"})
     # New privilege level, new CSRF token (the old one may have been seen by someone else).
     session.pop("csrf_token", None)
     target = interaction.resume_url(token) if pending is not None else url_for("account.home")

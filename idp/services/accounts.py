@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,7 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from idp.models import Citizen, CitizenStatus
+from idp.models import Citizen, CitizenStatus, KnownDevice
 from idp.services import audit, devices, throttle
 from idp.services import identifiers as ids
 from idp.services.identifiers import InvalidInput
@@ -123,16 +125,31 @@ def authenticate_password(
     No throttling here: sign-in goes through ``password_sign_in``."""
     password = password or ""
     if len(password) > MAX_PASSWORD_INPUT:  # never hash megabytes; still spend one hash
-        passwords.verify_dummy("")
+        with HASH_SLOTS:
+            passwords.verify_dummy("")
         return SignInResult(None)
     citizen = find_by_identifier(session, identifier)
     if citizen is None:
-        passwords.verify_dummy(password)
+        with HASH_SLOTS:
+            passwords.verify_dummy(password)
         return SignInResult(None)
-    return _check_password(citizen, password, passwords)
+    with HASH_SLOTS:
+        return _check_password(citizen, password, passwords)
 
 
 MAX_PASSWORD_INPUT = 1024
+
+
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+# argon2id is memory-hard (19 MiB per hash): more hashes at once than the CPUs this process
+# may use only thrash the caches and fault pages in — measured +30 % CPU per hash with 8
+# threads on one vCPU. Threads take turns instead; the wait costs nothing, the CPU is busy.
+HASH_SLOTS = threading.BoundedSemaphore(_cpus())
 
 
 def _check_password(citizen: Citizen, password: str, passwords: PasswordService) -> SignInResult:
@@ -163,6 +180,7 @@ class SignInAttempt:
     citizen: Citizen | None = None
     retry_after: int = 0
     device: throttle.Device | None = None  # the known-device counter that judged it
+    known_device: KnownDevice | None = None  # this browser's row for the citizen
 
 
 def password_sign_in(
@@ -184,7 +202,8 @@ def password_sign_in(
         verdict = throttle.check_ghost(counters, key, now=now)
         if not verdict.allowed:
             return _refused(verdict)
-        passwords.verify_dummy(password if len(password) <= MAX_PASSWORD_INPUT else "")
+        with HASH_SLOTS:
+            passwords.verify_dummy(password if len(password) <= MAX_PASSWORD_INPUT else "")
         throttle.record_ghost_failure(counters, key, now=now)
         audit.record(session, "auth:password:failure", actor_type="anonymous",
                      outcome="failure", ip=ip, details={"account": "none"}, now=now)
@@ -198,7 +217,8 @@ def password_sign_in(
     verdict = throttle.check(citizen, now=now, device=device)
     if not verdict.allowed:
         return _refused(verdict)
-    result = _check_password(citizen, password, passwords)
+    with HASH_SLOTS:
+        result = _check_password(citizen, password, passwords)
     if result.citizen is None:
         if result.locked:  # right password, account locked by staff: not a guess
             return SignInAttempt(Outcome.WRONG)
@@ -206,7 +226,7 @@ def password_sign_in(
                                 device=device)
         return SignInAttempt(Outcome.WRONG)
     throttle.record_success(citizen, device=device)
-    return SignInAttempt(Outcome.OK, citizen=citizen, device=device)
+    return SignInAttempt(Outcome.OK, citizen=citizen, device=device, known_device=known)
 
 
 def _refused(verdict: throttle.Verdict) -> SignInAttempt:

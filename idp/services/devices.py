@@ -24,7 +24,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.models import Citizen, KnownDevice
-from idp.services import audit
 
 LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_TOKEN_LENGTH = 64
@@ -62,12 +61,20 @@ class Seen:
     new: bool        # first sign-in of this citizen from this browser
     notified: bool   # the citizen was sent an SMS about it
 
+    @property
+    def audit_details(self) -> dict[str, object]:
+        return {"new_device": self.new, "device_notified": self.notified,
+                "device": describe(self.device.user_agent)}
+
 
 def signed_in(session: Session, citizen: Citizen, token: str, *, user_agent: str, ip: str,
-              now: datetime) -> Seen:
+              now: datetime, known: KnownDevice | None = None, fresh: bool = False) -> Seen:
     """Record a successful sign-in from the browser holding ``token`` (flushed, not committed);
-    tell the citizen by SMS when the browser is new and the account already had devices."""
-    row = find(session, citizen.id, token)
+    tell the citizen by SMS when the browser is new and the account already had devices.
+    ``known``: the row already found for this browser; ``fresh``: ``token`` was just made, so
+    no row can exist (each saves a query). The caller's sign-in audit entry records ``Seen``
+    (one entry per sign-in, not two)."""
+    row = known if known is not None or fresh else find(session, citizen.id, token)
     if row is not None:
         if now - row.last_seen_at >= TOUCH_INTERVAL:
             row.last_seen_at, row.ip = now, ip[:45]
@@ -81,8 +88,6 @@ def signed_in(session: Session, citizen: Citizen, token: str, *, user_agent: str
     session.add(row)
     session.flush()
     label = describe(user_agent)
-    audit.record(session, "auth:device:new", citizen_id=citizen.id, actor_id=citizen.id, ip=ip,
-                 details={"device": label, "notified": had_devices}, now=now)
     if had_devices and citizen.phone:
         from idp import notify
 

@@ -206,8 +206,9 @@ def record_success(citizen: Citizen, *, device: Device | None = None) -> None:
     if device is not None and device.store.get(device.key).failures < UNLOCK_AFTER:
         device.store.clear(device.key)
         return
-    citizen.failed_attempts = 0
-    citizen.last_failure_at = None
+    if citizen.failed_attempts or citizen.last_failure_at is not None:  # no needless UPDATE
+        citizen.failed_attempts = 0
+        citizen.last_failure_at = None
 
 
 def clear(citizen: Citizen) -> None:
