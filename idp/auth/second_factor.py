@@ -131,7 +131,7 @@ def second_factor_send_sms() -> Response | str | tuple[str, int]:
     return redirect(target)
 
 
-def _method(citizen: Citizen, has_totp: bool) -> Method:
+def _method(has_totp: bool) -> Method:
     asked = request.args.get("method", "")
     if asked in (Method.SMS, Method.RECOVERY) or (asked == Method.TOTP and has_totp):
         return Method(asked)
@@ -142,7 +142,7 @@ def _second_factor(token: str, pending: interaction.Interaction,
                    sso: SsoSession) -> Response | str | tuple[str, int]:
     citizen = sso.citizen
     has_totp = totp.is_enabled(db.session, citizen.id)
-    method = _method(citizen, has_totp)
+    method = _method(has_totp)
     form = CodeForm()
     error, status = None, 200
     if method is Method.SMS and request.method == "GET" \
