@@ -6,8 +6,16 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from idp.auth import consent, login, logout, select_account  # noqa: E402, F401  (views)
-from idp.auth import second_factor  # noqa: E402, F401  (step-up screen)
-from idp.auth import register  # noqa: E402, F401  (sign-up screens)
-from idp.auth import qr_desktop, qr_phone  # noqa: E402, F401  (QR sign-in)
-from idp.auth import forgot_password, unlock  # noqa: E402, F401  (recovery, unlock)
+# The screens register their routes on import.
+from idp.auth import (  # noqa: E402, F401
+    consent,  # what the app will receive
+    forgot_password,  # recovery by SMS code (+ second factor when enrolled)
+    login,
+    logout,
+    qr_desktop,  # QR sign-in: the browser that asks
+    qr_phone,  # QR sign-in: the phone that approves
+    register,  # sign-up
+    second_factor,  # step-up to acr 2
+    select_account,
+    unlock,  # after 100 failures
+)
