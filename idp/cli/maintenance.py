@@ -16,7 +16,8 @@ from idp.web import deps
 @click.option("--json", "as_json", is_flag=True)
 @with_app
 def purge(app: Flask, as_json: bool) -> None:
-    """Delete expired codes, tokens, sessions, pushed requests and retired keys."""
+    """Delete expired codes, tokens, sessions, pushed requests, retired keys, SMS codes,
+    QR sign-in requests and sent messages older than 30 days."""
     removed = housekeeping.purge(db.session, utcnow(), deps.session_policy())
     db.session.commit()
     if as_json:

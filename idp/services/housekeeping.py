@@ -1,5 +1,6 @@
-"""Removing protocol state nobody can use any more: expired codes, tokens, sessions, pushed
-requests, assertion ids, deliveries and retired signing keys. Run from cron with
+"""Removing state nobody can use any more: expired codes, tokens, sessions, pushed requests,
+assertion ids, deliveries, retired signing keys, SMS codes, QR sign-in requests, and sent
+messages past their retention. Run from cron with
 ``tnid purge``; safe on several nodes at once (plain guarded DELETEs)."""
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from idp.models import (
     AuthorizationCode,
     InitialAccessToken,
     LogoutDelivery,
+    OneTimeCode,
+    OutboxMessage,
     PushedAuthorizationRequest,
+    QrSignInRequest,
     SsoSession,
     Token,
     UsedAssertion,
@@ -25,6 +29,12 @@ from idp.services.sso_sessions import SessionPolicy
 # answered by revoking what it issued.
 CODE_GRACE = timedelta(days=1)
 DELIVERY_KEEP = timedelta(days=7)
+# SMS-code rows also count how many texts a phone got (per hour, per day): kept two days.
+ONE_TIME_CODE_KEEP = timedelta(days=2)
+QR_REQUEST_KEEP = timedelta(days=1)
+# Sent messages hold phone numbers (personal data): kept a month for support questions
+# ("I never got the code"), then deleted.
+OUTBOX_KEEP = timedelta(days=30)
 
 
 def purge(session: Session, now: datetime, policy: SessionPolicy) -> dict[str, int]:
@@ -46,6 +56,12 @@ def purge(session: Session, now: datetime, policy: SessionPolicy) -> dict[str, i
         "logout_deliveries": _delete(session, LogoutDelivery, or_(
             LogoutDelivery.delivered_at < now - DELIVERY_KEEP,
             LogoutDelivery.given_up_at < now - DELIVERY_KEEP)),
+        "one_time_codes": _delete(session, OneTimeCode,
+                                  OneTimeCode.expires_at < now - ONE_TIME_CODE_KEEP),
+        "qr_sign_in_requests": _delete(session, QrSignInRequest,
+                                       QrSignInRequest.expires_at < now - QR_REQUEST_KEEP),
+        "outbox_messages": _delete(session, OutboxMessage,
+                                   OutboxMessage.created_at < now - OUTBOX_KEEP),
         "signing_keys": keys.purge_unpublished(session, now),
     }
     return removed

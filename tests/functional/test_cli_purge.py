@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from datetime import timedelta
 
 from click.testing import CliRunner
@@ -11,7 +12,15 @@ from sqlalchemy import func, select
 
 from idp.cli import cli
 from idp.extensions import db
-from idp.models import AuthorizationCode, PushedAuthorizationRequest, SsoSession, Token
+from idp.models import (
+    AuthorizationCode,
+    OneTimeCode,
+    OutboxMessage,
+    PushedAuthorizationRequest,
+    QrSignInRequest,
+    SsoSession,
+    Token,
+)
 from idp.services.clock import utcnow
 from tests.support import oidc
 
@@ -61,3 +70,26 @@ def test_purge_removes_expired_state(app, client, auth, make_citizen, signing_ke
     assert removed["authorization_codes"] == 1 and removed["tokens"] == 1
     assert removed["sso_sessions"] == 1 and removed["pushed_authorization_requests"] == 1
     assert count(app, Token) == 0 and count(app, SsoSession) == 0
+
+
+def test_purge_removes_old_codes_qr_requests_and_messages(app, make_citizen, config):
+    now = utcnow()
+    citizen_id = make_citizen().id
+    with app.app_context():
+        for age in (timedelta(days=3), timedelta(minutes=1)):
+            db.session.add(OneTimeCode(
+                purpose="register", flow_hash=secrets.token_hex(32), phone="+84912345678",
+                code_hash="0" * 64, expires_at=now - age, last_sent_at=now - age))
+            db.session.add(QrSignInRequest(
+                browser_hash=secrets.token_hex(32), matching_number="42", choices=["42"],
+                requester_ip="203.0.113.7", requester_user_agent="test", expires_at=now - age))
+        for age in (timedelta(days=31), timedelta(days=29)):
+            db.session.add(OutboxMessage(recipient="+84912345678", purpose="register",
+                                         body="...", backend="outbox", citizen_id=citizen_id,
+                                         created_at=now - age))
+        db.session.commit()
+    result = CliRunner().invoke(cli, ["purge", "--json"], env=config, catch_exceptions=False)
+    removed = json.loads(result.output)
+    assert removed["one_time_codes"] == 1 and removed["qr_sign_in_requests"] == 1
+    assert removed["outbox_messages"] == 1
+    assert count(app, OneTimeCode) == count(app, QrSignInRequest) == count(app, OutboxMessage) == 1
