@@ -8,6 +8,7 @@ bp = Blueprint("account", __name__)
 
 from idp.account import (  # noqa: E402, F401  (registers the views)
     confirm_password,
+    confirm_second_factor,
     home,
     security,
     totp_setup,

@@ -1,5 +1,6 @@
-"""``/account/confirm-password``: type the password again before a sensitive change when the
-sign-in is not recent (``guard.RECENT``)."""
+"""``/account/confirm-password``: type the password again before a security-sensitive change
+when the session has no recent password (``guard.RECENT``; a QR sign-in has none). Then on
+to the second factor (``confirm_second_factor``) unless one was just given."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ from werkzeug.wrappers import Response
 
 from idp.account import bp
 from idp.account.forms import ConfirmPasswordForm
-from idp.account.guard import post_limit, remember_reauth, signed_in
+from idp.account.guard import (
+    NEXT,
+    has_fresh_second_factor,
+    next_target,
+    post_limit,
+    remember_reauth,
+    signed_in,
+)
 from idp.account.security import password_message
 from idp.extensions import db, limiter
 from idp.models import SsoSession
 from idp.services.clock import utcnow
 from idp.services.second_factors import Reason, check_password
 from idp.web import deps
-
-# Where the page may send the citizen afterwards: names, never URLs (no open redirect).
-NEXT = {"totp_setup": "account.totp_setup", "security": "account.security"}
 
 
 @bp.route("/account/confirm-password", methods=["GET", "POST"])
@@ -26,9 +31,7 @@ def confirm_password() -> Response | str | tuple[str, int]:
     sso = signed_in()
     if not isinstance(sso, SsoSession):
         return sso
-    target = request.args.get("next", "security")
-    if target not in NEXT:
-        target = "security"
+    target = next_target(request.args.get("next"))
     form = ConfirmPasswordForm()
     status = 200
     if request.method == "POST":
@@ -40,7 +43,9 @@ def confirm_password() -> Response | str | tuple[str, int]:
             db.session.commit()
             if checked.ok:
                 remember_reauth(sso)
-                return redirect(url_for(NEXT[target]))
+                if has_fresh_second_factor(sso):
+                    return redirect(url_for(NEXT[target]))
+                return redirect(url_for("account.confirm_second_factor", next=target))
             form.password.errors = [password_message(checked)]
             if checked.reason in (Reason.THROTTLED, Reason.LOCKED):
                 status = 429

@@ -46,12 +46,14 @@ class TotpConfirmForm(FlaskForm):
 
 
 class TotpOffForm(FlaskForm):
+    """The password here; the code was given just before (``guard``: a fresh second
+    factor)."""
     password = _password(_l("Password"))
-    code = _code()
 
 
 class RegenerateCodesForm(FlaskForm):
-    password = _password(_l("Password"))
+    """Only the CSRF token: the guard asked for a fresh second factor (the password alone
+    must never make codes that pass the second-factor screen)."""
 
 
 class SignOutEverywhereForm(FlaskForm):

@@ -15,14 +15,19 @@ from idp.account.forms import (
     SignOutEverywhereForm,
     TotpOffForm,
 )
-from idp.account.guard import post_limit, signed_in
+from idp.account.guard import (
+    has_fresh_second_factor,
+    post_limit,
+    require_fresh_second_factor,
+    signed_in,
+)
 from idp.auth.second_factor import message_for
 from idp.extensions import db, limiter
 from idp.models import SsoSession
 from idp.services import account_security, recovery_codes, totp
 from idp.services.clock import utcnow
 from idp.services.identifiers import InvalidInput
-from idp.services.second_factors import Method, Outcome, Reason, check_code, check_password
+from idp.services.second_factors import Method, Outcome, Reason, check_password
 from idp.web import current_session, deps
 
 WRONG_PASSWORD = _l("The password is not correct.")
@@ -42,6 +47,7 @@ def render_security(sso: SsoSession, status: int = 200, **forms: FlaskForm) -> t
         totp_off_form=forms.get("totp_off_form") or TotpOffForm(formdata=None, prefix="off"),
         codes_form=forms.get("codes_form") or RegenerateCodesForm(formdata=None, prefix="codes"),
         everywhere_form=SignOutEverywhereForm(formdata=None),
+        confirmed=has_fresh_second_factor(sso),
     ), status
 
 
@@ -116,13 +122,17 @@ def sign_out_everywhere() -> Response | tuple[str, int]:
 @bp.post("/account/two-step/off")
 @limiter.limit(post_limit)
 def totp_off() -> Response | tuple[str, int]:
-    """Needs the password and a current code: a stolen session alone cannot remove it."""
+    """Needs a fresh second factor (the guard: the app's code or a recovery code) and the
+    password here: a stolen session or password alone cannot remove it."""
     sso = signed_in()
     if not isinstance(sso, SsoSession):
         return sso
     form = TotpOffForm(prefix="off")
     if not form.validate_on_submit():
         return render_security(sso, 400, totp_off_form=form)
+    confirm = require_fresh_second_factor(sso, "security")
+    if confirm is not None:
+        return confirm
     citizen, now = sso.citizen, utcnow()
     checked = check_password(db.session, citizen, form.password.data,
                              passwords=deps.passwords(), ip=request.remote_addr, now=now)
@@ -130,13 +140,6 @@ def totp_off() -> Response | tuple[str, int]:
         db.session.commit()
         form.password.errors = [password_message(checked)]
         return render_security(sso, 429 if checked.reason is Reason.THROTTLED else 400,
-                               totp_off_form=form)
-    coded = check_code(db.session, citizen, Method.TOTP, form.code.data,
-                       secret_key=deps.settings().secret_key, ip=request.remote_addr, now=now)
-    if not coded.ok:
-        db.session.commit()
-        form.code.errors = [message_for(Method.TOTP, coded)]
-        return render_security(sso, 429 if coded.reason is Reason.THROTTLED else 400,
                                totp_off_form=form)
     account_security.turn_off_totp(db.session, citizen, ip=request.remote_addr, now=now)
     db.session.commit()
@@ -147,7 +150,8 @@ def totp_off() -> Response | tuple[str, int]:
 @bp.post("/account/recovery-codes")
 @limiter.limit(post_limit)
 def regenerate_codes() -> Response | str | tuple[str, int]:
-    """A new batch, shown once on this response (never stored in clear, never shown again)."""
+    """A new batch, shown once on this response (never stored in clear, never shown again).
+    Recovery codes are a second factor: only a fresh second factor may make new ones."""
     sso = signed_in()
     if not isinstance(sso, SsoSession):
         return sso
@@ -157,16 +161,11 @@ def regenerate_codes() -> Response | str | tuple[str, int]:
         return redirect(url_for("account.security"))
     if not form.validate_on_submit():
         return render_security(sso, 400, codes_form=form)
-    now = utcnow()
-    checked = check_password(db.session, citizen, form.password.data,
-                             passwords=deps.passwords(), ip=request.remote_addr, now=now)
-    if not checked.ok:
-        db.session.commit()
-        form.password.errors = [password_message(checked)]
-        return render_security(sso, 429 if checked.reason is Reason.THROTTLED else 400,
-                               codes_form=form)
+    confirm = require_fresh_second_factor(sso, "security")
+    if confirm is not None:
+        return confirm
     codes = account_security.regenerate_recovery_codes(db.session, citizen,
-                                                       ip=request.remote_addr, now=now)
+                                                       ip=request.remote_addr, now=utcnow())
     db.session.commit()
     return show_codes(codes, first=False)
 

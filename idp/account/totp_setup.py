@@ -2,8 +2,10 @@
 then type one code from the app; only a correct code turns it on. Ten recovery codes are
 shown once right after.
 
-Needs a recent sign-in (else the password again): whoever walks up to an unlocked computer
-must not bind their own phone to the account.
+Needs a fresh second factor (``guard.require_fresh_second_factor``: the password when not
+recent, then an SMS code to the phone on record): whoever knows the password, or walks up
+to an unlocked computer, must not bind their own authenticator to the account. The citizen
+is told by SMS when it is turned on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from idp.account import bp
 from idp.account.forms import TotpConfirmForm
-from idp.account.guard import is_recent, post_limit, signed_in
+from idp.account.guard import post_limit, require_fresh_second_factor, signed_in
 from idp.account.qr_svg import qr_svg
 from idp.account.security import show_codes
 from idp.auth.second_factor import message_for, wait_message
@@ -36,8 +38,9 @@ def totp_setup() -> Response | str | tuple[str, int]:
     citizen = sso.citizen
     if totp.is_enabled(db.session, citizen.id):
         return redirect(url_for("account.security"))
-    if not is_recent(sso):
-        return redirect(url_for("account.confirm_password", next="totp_setup"))
+    confirm = require_fresh_second_factor(sso, "totp_setup")
+    if confirm is not None:
+        return confirm
     form = TotpConfirmForm()
     now, secret_key = utcnow(), deps.settings().secret_key
     error, status = None, 200

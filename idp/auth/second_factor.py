@@ -1,10 +1,12 @@
 """``/login/second-factor``: step-up to two factors for a pending app request.
 
-The session already holds the password (or a QR sign-in), so only the second factor is asked:
-the authenticator-app code by default when one is set up, else a verification code by SMS;
-recovery codes on request. On success the same SSO session (same ``sid``, so the apps already
-in it stay linked) gets acr 2 and the RFC 8176 methods, under a fresh cookie value, and the
-request resumes.
+The session already holds the password, so only the second factor is asked: the
+authenticator-app code by default when one is set up, else a verification code by SMS (sent
+when the citizen presses "Gửi mã qua SMS": a POST, never on a GET); recovery codes on
+request. A session without the password (a QR sign-in at acr 1) cannot step up
+(``second_factors.can_step_up``): it is sent to sign in with the password first. On success
+the same SSO session (same ``sid``, so the apps already in it stay linked) gets acr 2 and the
+RFC 8176 methods, under a fresh cookie value, and the request resumes.
 """
 
 from __future__ import annotations
@@ -22,20 +24,22 @@ from wtforms import StringField
 from wtforms.validators import Length
 
 from idp.auth import bp
-from idp.auth.guard import wait_message
+from idp.auth.guard import UNLOCK_REQUIRED, wait_message
 from idp.auth.interaction_view import app_language, expired_page, interaction_context
+from idp.auth.step_up import remember_second_factor
 from idp.extensions import db, limiter
 from idp.models import Citizen, SsoSession
 from idp.oidc import interaction
-from idp.services import audit, identifiers, one_time_codes, recovery_codes, sso_sessions, totp
+from idp.services import identifiers, one_time_codes, recovery_codes, sso_sessions, totp
 from idp.services.clock import utcnow
 from idp.services.second_factors import (
     SMS_PURPOSE,
     Method,
     Outcome,
     Reason,
-    amr_after,
+    can_step_up,
     send_sms_code,
+    step_up,
 )
 from idp.services.second_factors import check_code as check_second_factor
 from idp.web import current_session, deps
@@ -64,8 +68,7 @@ MESSAGES = {
                                             "ABCD-EFGH-JK."),
 }
 NO_MORE_CODES = _l("No more codes can be sent for now. Please try again later.")
-LOCKED = _l("Your account is temporarily locked after too many wrong attempts. Please sign in "
-            "again later or ask your commune office for help.")
+LOCKED = UNLOCK_REQUIRED  # the page links to /unlock (an SMS code), see the template
 
 
 def message_for(method: Method, outcome: Outcome) -> str:
@@ -111,6 +114,8 @@ def second_factor() -> Response | str | tuple[str, int]:
             return redirect(url_for("auth.login", interaction=token))
         if sso.acr == sso_sessions.ACR_TWO_FACTORS:
             return redirect(interaction.resume_url(token))
+        if not can_step_up(sso.amr):  # a QR sign-in: the password first, then this screen
+            return redirect(url_for("auth.login", interaction=token))
         return _second_factor(token, pending, sso)
 
 
@@ -126,7 +131,8 @@ def second_factor_send_sms() -> Response | str | tuple[str, int]:
     if sso is None:
         return redirect(url_for("auth.login", interaction=token))
     target = url_for("auth.second_factor", interaction=token, method=Method.SMS.value)
-    if SendCodeForm().validate_on_submit() and not _send_sms(sso, resend=True):
+    if can_step_up(sso.amr) and SendCodeForm().validate_on_submit() \
+            and not send_sms(sso, resend=True):
         flash(str(NO_MORE_CODES), "error")
     return redirect(target)
 
@@ -144,10 +150,7 @@ def _second_factor(token: str, pending: interaction.Interaction,
     has_totp = totp.is_enabled(db.session, citizen.id)
     method = _method(has_totp)
     form = CodeForm()
-    error, status = None, 200
-    if method is Method.SMS and request.method == "GET" \
-            and not _send_sms(sso, resend=False):  # once per flow: a reload sends nothing
-        error = str(NO_MORE_CODES)
+    error, status, locked = None, 200, False
     if request.method == "POST":
         if not form.validate_on_submit():
             error, status = MESSAGES[(method, Reason.MALFORMED)], 400
@@ -156,22 +159,20 @@ def _second_factor(token: str, pending: interaction.Interaction,
             outcome = check_second_factor(
                 db.session, citizen, method, form.code.data,
                 secret_key=deps.settings().secret_key, ip=request.remote_addr, now=now,
-                flow_token=_flow_token(sso))
+                flow_token=sms_flow_token(sso))
             if outcome.ok:
                 return _upgrade(token, pending, sso, method, now)
             db.session.commit()  # failures are counted and audited
             error = message_for(method, outcome)
+            locked = outcome.reason is Reason.LOCKED
             status = 429 if outcome.reason in (Reason.THROTTLED, Reason.LOCKED) else 400
             form.code.data = ""
-    flow = one_time_codes.find(db.session, _flow_token(sso), SMS_PURPOSE) \
-        if method is Method.SMS else None
-    now = utcnow()
+    live, resend_wait = flow_state(sso) if method is Method.SMS else (False, 0)
     return render_template(
         "auth/second_factor.html", form=form, send_form=SendCodeForm(), method=method,
-        has_totp=has_totp, error=error, masked_phone=_masked_phone(citizen),
+        has_totp=has_totp, error=error, masked_phone=_masked_phone(citizen), locked=locked,
         recovery_left=recovery_codes.remaining(db.session, citizen.id) if has_totp else 0,
-        resend_wait=one_time_codes.resend_wait(flow, now=now) if flow is not None else 0,
-        **interaction_context(pending, token),
+        sms_live=live, resend_wait=resend_wait, **interaction_context(pending, token),
     ), status
 
 
@@ -179,18 +180,32 @@ def _masked_phone(citizen: Citizen) -> str:
     return identifiers.mask_phone(citizen.phone)
 
 
-def _flow_token(sso: SsoSession) -> str | None:
+def sms_flow_token(sso: SsoSession) -> str | None:
+    """This browser's SMS-code flow for this session (shared with the account pages)."""
     saved = session.get(FLOW_KEY)
     if isinstance(saved, dict) and saved.get("sid") == sso.sid:
         return saved.get("flow")
     return None
 
 
-def _send_sms(sso: SsoSession, *, resend: bool) -> bool:
-    """Text a code unless this browser's flow has a live one; False when the phone has had
-    too many codes lately."""
+def flow_state(sso: SsoSession) -> tuple[bool, int | None]:
+    """(a code was sent in this browser's flow and can still be typed, seconds until a new
+    one may be asked — None: no more for this flow). Without a live flow the page shows
+    only the "send a code" button: nothing is ever sent on a GET."""
+    flow = one_time_codes.find(db.session, sms_flow_token(sso), SMS_PURPOSE)
+    if flow is None or flow.citizen_id != sso.citizen_id:
+        return False, 0
+    now = utcnow()
+    live = flow.consumed_at is None and now < flow.expires_at \
+        and flow.attempts < one_time_codes.MAX_ATTEMPTS
+    return live, one_time_codes.resend_wait(flow, now=now)
+
+
+def send_sms(sso: SsoSession, *, resend: bool) -> bool:
+    """Text a code unless this browser's flow has a live one (``resend``: a new one, within
+    the limits); False when the phone has had too many codes lately."""
     result = send_sms_code(
-        db.session, sso.citizen, _flow_token(sso), resend=resend,
+        db.session, sso.citizen, sms_flow_token(sso), resend=resend,
         secret_key=deps.settings().secret_key, ip=request.remote_addr or "",
         domain=urlsplit(deps.settings().issuer).hostname, now=utcnow())
     db.session.commit()
@@ -202,25 +217,16 @@ def _send_sms(sso: SsoSession, *, resend: bool) -> bool:
 def _upgrade(token: str, pending: interaction.Interaction, sso: SsoSession, method: Method,
              now: datetime) -> Response:
     """Two factors now: the same session (same sid) at acr 2, under a new cookie value."""
-    citizen = sso.citizen
-    cookie, sso = sso_sessions.start_session(
-        db.session, citizen, amr=amr_after(list(sso.amr), method),
-        acr=sso_sessions.ACR_TWO_FACTORS, ip=request.remote_addr or "",
-        user_agent=request.user_agent.string, now=now, continues=sso)
-    audit.record(db.session, "auth:second_factor:success", actor_id=citizen.id,
-                 citizen_id=citizen.id, ip=request.remote_addr,
-                 client_id=pending.client_id,
-                 details={"method": method.value, "amr": list(sso.amr)}, now=now)
-    if method is Method.RECOVERY:
-        left = recovery_codes.remaining(db.session, citizen.id)
-        audit.record(db.session, "auth:recovery_code:used", actor_id=citizen.id,
-                     citizen_id=citizen.id, ip=request.remote_addr,
-                     details={"remaining": left}, now=now)
+    citizen_id = sso.citizen_id
+    cookie, sso = step_up(db.session, sso, method, ip=request.remote_addr,
+                          user_agent=request.user_agent.string, client_id=pending.client_id,
+                          now=now)
     db.session.commit()
+    remember_second_factor(sso, method)  # the account pages may count it for 10 minutes
     session.pop(FLOW_KEY, None)
     session.pop("csrf_token", None)  # new privilege level, new CSRF token
     log.info("account:second_factor:success",
-             extra={"ip": request.remote_addr, "citizen": str(citizen.id), "sid": sso.sid,
+             extra={"ip": request.remote_addr, "citizen": str(citizen_id), "sid": sso.sid,
                     "method": method.value})
     response = make_response(redirect(interaction.resume_url(token)))
     current_session.set_cookie(response, cookie)

@@ -87,6 +87,9 @@ def check_login(state: Pending) -> None:
 
 
 def check_step_up(state: Pending) -> None:
+    """acr 2 is the password plus a second factor: a session without the password (a QR
+    sign-in at acr 1) cannot step up, so a required acr 2 signs in again with the password
+    (then the second factor); a wish is then not honoured (the ID token says acr 1)."""
     rank = ACR_RANK.get(state.sso.acr, 0)
     if rank >= max(state.required_rank, state.desired_rank):
         return
@@ -95,6 +98,8 @@ def check_step_up(state: Pending) -> None:
         return  # only a wish (acr_values): continue, the ID token says what was achieved
     if "none" in state.prompts:
         raise ErrorRedirect("interaction_required", "A second factor is required.")
+    if not step_up.can_step_up(list(state.sso.amr)):
+        raise Interact("login")
     raise Interact("step_up")
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from idp import notify
-from idp.models import Citizen
-from idp.services import audit, one_time_codes, recovery_codes, throttle, totp
+from idp.models import Citizen, SsoSession
+from idp.services import audit, one_time_codes, recovery_codes, sso_sessions, throttle, totp
+from idp.services.clock import epoch
 from idp.services.identifiers import mask_phone
 from idp.services.one_time_codes import CodeCheck
 from idp.services.passwords import PasswordService
@@ -27,6 +28,9 @@ from idp.services.totp import TotpCheck
 SMS_PURPOSE = "second_factor"
 SMS_PURPOSE_VI = "đăng nhập hai lớp"
 MAX_PASSWORD_LENGTH = 1024
+# How long a second factor counts as "just proven" for a security-sensitive change (NIST SP
+# 800-63B §4.2.3: re-authenticate before such changes).
+FRESH = timedelta(minutes=10)
 
 
 class Method(enum.StrEnum):
@@ -64,14 +68,81 @@ class Outcome:
         return self.reason is Reason.OK
 
 
+def can_step_up(amr: list[str]) -> bool:
+    """acr 2 is the password plus a second factor (or a QR approval from an acr-2 session):
+    only a session that holds the password can add the second factor. A QR sign-in at acr 1
+    must give the password first (a code alone on top of a scanned QR is not two factors
+    the spec counts)."""
+    return "pwd" in amr
+
+
 def amr_after(amr: list[str], method: Method) -> list[str]:
     """The session's methods plus the second factor and "mfa": ["pwd"] + TOTP gives
-    ["pwd", "otp", "mfa"]; a QR sign-in ["qr"] + SMS gives ["qr", "sms", "mfa"]."""
+    ["pwd", "otp", "mfa"]. Refuses a session without the password (``can_step_up``)."""
+    if not can_step_up(amr):
+        raise ValueError("a second factor needs a session that holds the password")
     methods = [m for m in amr if m != "mfa"]
     added = AMR_OF[method]
     if added and added not in methods:
         methods.append(added)
     return [*methods, "mfa"]
+
+
+def step_up(session: Session, sso: SsoSession, method: Method, *, ip: str | None,
+            user_agent: str, client_id: str | None, now: datetime,
+            password_confirmed: bool = False) -> tuple[str, SsoSession]:
+    """After a correct second factor (``check_code``): the same session (same ``sid``, so
+    the apps in it stay linked) at acr 2 with the RFC 8176 methods, under a new cookie value
+    (returned with the row). ``password_confirmed``: the password was re-entered just now
+    (a QR session on the account pages). Audited; the caller commits."""
+    citizen = sso.citizen
+    base = list(sso.amr)
+    if password_confirmed and "pwd" not in base:
+        base.insert(0, "pwd")
+    amr = amr_after(base, method)  # raises for a session without the password
+    cookie, sso = sso_sessions.start_session(
+        session, citizen, amr=amr, acr=sso_sessions.ACR_TWO_FACTORS, ip=ip or "",
+        user_agent=user_agent, now=now, continues=sso)
+    audit.record(session, "auth:second_factor:success", actor_id=citizen.id,
+                 citizen_id=citizen.id, ip=ip, client_id=client_id,
+                 details={"method": method.value, "amr": list(sso.amr)}, now=now)
+    if method is Method.RECOVERY:
+        audit.record(session, "auth:recovery_code:used", actor_id=citizen.id,
+                     citizen_id=citizen.id, ip=ip, now=now,
+                     details={"remaining": recovery_codes.remaining(session, citizen.id)})
+    return cookie, sso
+
+
+# --- security-sensitive changes: a fresh second factor --------------------------------------
+
+
+def methods_for_changes(has_totp: bool) -> tuple[Method, ...]:
+    """Which second factors may authorise a change to the second factors themselves: the
+    authenticator (or one of its recovery codes) when there is one — an SMS code, which a
+    SIM swap can give, must not remove or replace the stronger factor — else an SMS code to
+    the phone on record."""
+    return (Method.TOTP, Method.RECOVERY) if has_totp else (Method.SMS,)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A second factor this browser gave for the session ``sid`` at ``at`` (epoch)."""
+    sid: str
+    at: int
+    method: Method
+
+
+def fresh_second_factor(sso: SsoSession, proof: Proof | None, *, has_totp: bool,
+                        now: datetime) -> bool:
+    """The one rule for security-sensitive changes (enrol or turn off an authenticator, new
+    recovery codes): the session is at acr 2 *now*, holds the password, and this browser
+    proved a second factor accepted for changes (``methods_for_changes``) for this very
+    session within ``FRESH``. A password, a QR sign-in or an old step-up is not enough."""
+    if proof is None or sso.acr != sso_sessions.ACR_TWO_FACTORS or not can_step_up(sso.amr):
+        return False
+    if proof.sid != sso.sid or proof.method not in methods_for_changes(has_totp):
+        return False
+    return 0 <= epoch(now) - proof.at <= FRESH.total_seconds()
 
 
 def _throttled(citizen: Citizen, now: datetime) -> Outcome | None:

@@ -1,5 +1,6 @@
-"""In headless Chromium: a citizen signs in, sets up an authenticator app by typing the key the
-page shows (as someone without a camera would), then an app that needs two factors asks her
+"""In headless Chromium: a citizen signs in, confirms it is her with a code sent by SMS to her
+phone on record (a password alone never binds an authenticator), sets up an authenticator app
+by typing the key the page shows (as someone without a camera would), then an app that needs two factors asks her
 only for the app's code and receives a code of its own."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 
 from tests.conftest import TEST_PASSWORD
 from tests.support.oidc import REDIRECT, pkce, register
-from tests.support.second_factor import code
+from tests.support.second_factor import code, last_sms_code
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,11 @@ def test_enrol_then_step_up_asks_only_for_the_code(app, live_server, new_page, m
 
     page.goto(f"{live_server}/account/security")
     page.click("a[href='/account/two-step/setup']")
+    page.wait_for_url(re.compile(r".*/account/confirm-second-factor\?next=totp_setup$"))
+    page.click("form[action*='confirm-second-factor/sms'] button[type=submit]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_sms_code(app))
+    page.click("form[action*='method=sms'] button[type=submit]")
     page.wait_for_url(f"{live_server}/account/two-step/setup")
     assert page.locator("svg.qr-code").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
@@ -46,7 +52,15 @@ def test_enrol_then_step_up_asks_only_for_the_code(app, live_server, new_page, m
     codes.first.wait_for()
     assert codes.count() == 10
 
-    # An app that requires two factors: only the authenticator code is asked.
+    # Next day (a new sign-in, password only): an app that requires two factors asks only
+    # for the authenticator code.
+    page.context.clear_cookies()
+    page.goto(f"{live_server}/login")
+    page.fill("#identifier", citizen.cccd)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
+
     _, challenge = pkce()
     query = urlencode({"response_type": "code", "client_id": rp.client_id,
                        "redirect_uri": REDIRECT, "scope": "openid profile", "state": "s-1",

@@ -13,12 +13,19 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from idp.extensions import db
-from idp.models import AuditEvent, Citizen, LogoutDelivery, SsoSession, Token
+from idp.models import AuditEvent, Citizen, LogoutDelivery, SsoSession, Token, TotpCredential
 from idp.services import identifiers, recovery_codes, totp
 from idp.services.clock import utcnow
 from tests.conftest import TEST_PASSWORD, AuthActions, csrf_token
+from tests.support.authorize import form_action
 from tests.support.oidc import register
-from tests.support.second_factor import SECRET, code, enable_totp, sms_messages
+from tests.support.second_factor import (
+    SECRET,
+    code,
+    enable_totp,
+    last_sms_code,
+    sms_messages,
+)
 from tests.support.token_flows import ALL_SCOPES, refresh, tokens_for
 
 NEW_PASSWORD = "mùa thu Hà Nội có hoa sữa thơm"
@@ -69,8 +76,35 @@ def setup_key(page: str) -> str:
     return match.group(1).replace(" ", "")
 
 
-def enrol(client: FlaskClient) -> tuple[str, list[str]]:
-    """Enrol through the pages; returns (key, recovery codes shown)."""
+def confirm_by_sms(client: FlaskClient, app, target: str = "totp_setup"):  # noqa: ANN001, ANN201
+    """The fresh second factor of a citizen without an authenticator: press "send", type the
+    code from the SMS. Returns the answer (a redirect to ``target``)."""
+    page = client.get(f"/account/confirm-second-factor?next={target}")
+    assert page.status_code == 200 and 'name="code"' not in page.text  # nothing sent on GET
+    sent = client.post(form_action(page.text), data={"csrf_token": csrf_token(page.text)})
+    assert sent.status_code == 302
+    page = client.get(sent.headers["Location"])
+    return client.post(form_action(page.text), data={"csrf_token": csrf_token(page.text),
+                                                     "code": last_sms_code(app)})
+
+
+def confirm_by_code(client: FlaskClient, value: str, method: str = "totp",
+                    target: str = "security"):  # noqa: ANN201
+    page = client.get(f"/account/confirm-second-factor?next={target}&method={method}")
+    assert page.status_code == 200
+    return client.post(form_action(page.text), data={"csrf_token": csrf_token(page.text),
+                                                     "code": value})
+
+
+def purposes(app) -> list[str]:  # noqa: ANN001
+    """The notification texts (the second-factor codes left out)."""
+    return [m.purpose for m in sms_messages(app) if m.purpose != "second_factor"]
+
+
+def enrol(client: FlaskClient, app) -> tuple[str, list[str]]:  # noqa: ANN001
+    """Enrol through the pages (after the SMS-code confirmation); returns (key, recovery
+    codes shown)."""
+    assert confirm_by_sms(client, app).status_code == 302
     page = client.get("/account/two-step/setup")
     assert page.status_code == 200
     key = setup_key(page.text)
@@ -102,6 +136,8 @@ def test_home_shows_who_i_am_and_how_to_reach_level_2(client, signed_in):
 
 
 def test_enrolment_with_a_real_code(app, client, signed_in):
+    answer = confirm_by_sms(client, app)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/account/two-step/setup"
     page = client.get("/account/two-step/setup")
     text = page.text
     assert "<svg" in text and 'class="qr-code"' in text and "style=" not in text
@@ -118,7 +154,7 @@ def test_enrolment_with_a_real_code(app, client, signed_in):
     assert len(codes) == 10 and answer.headers["Cache-Control"] == "no-store"
     assert enabled(app, signed_in)
     assert audits(app, "auth:totp:enabled") == 1
-    assert [m.purpose for m in sms_messages(app)] == ["totp_enabled"]
+    assert purposes(app) == ["totp_enabled"]  # told by SMS
     # Shown once: the security page never shows them again.
     security = client.get("/account/security").text
     assert not any(c in security for c in codes)
@@ -127,7 +163,8 @@ def test_enrolment_with_a_real_code(app, client, signed_in):
     assert client.get("/account/two-step/setup").status_code == 302
 
 
-def test_reloading_the_setup_page_keeps_the_key(client, signed_in):
+def test_reloading_the_setup_page_keeps_the_key(app, client, signed_in):
+    confirm_by_sms(client, app)
     assert setup_key(client.get("/account/two-step/setup").text) == \
         setup_key(client.get("/account/two-step/setup").text)
 
@@ -135,6 +172,7 @@ def test_reloading_the_setup_page_keeps_the_key(client, signed_in):
 @pytest.mark.parametrize("bad,counted", [("000000", True), ("12ab56", False), ("", False),
                                          ("9" * 40, False)])
 def test_wrong_or_malformed_confirmation_code(app, client, signed_in, bad, counted):
+    confirm_by_sms(client, app)
     page = client.get("/account/two-step/setup")
     key = setup_key(page.text)
     if bad == "000000" and pyotp.TOTP(key).verify("000000", valid_window=1):
@@ -147,7 +185,8 @@ def test_wrong_or_malformed_confirmation_code(app, client, signed_in, bad, count
     assert setup_key(answer.text) == key  # the same key: try again
 
 
-def test_setup_needs_a_recent_sign_in(app, client, signed_in):
+def test_setup_needs_the_password_then_a_second_factor_when_not_recent(app, client,
+                                                                      signed_in):
     with app.app_context():
         db.session.execute(update(SsoSession).values(auth_time=utcnow() - timedelta(hours=1)))
         db.session.commit()
@@ -160,18 +199,25 @@ def test_setup_needs_a_recent_sign_in(app, client, signed_in):
     assert wrong.status_code == 400 and audits(app, "auth:password:failure") == 1
     right = client.post(page.request.url, data={"csrf_token": csrf_token(page.text),
                                                 "password": TEST_PASSWORD})
-    assert right.status_code == 302 and right.headers["Location"] == "/account/two-step/setup"
+    assert right.status_code == 302
+    assert right.headers["Location"] == "/account/confirm-second-factor?next=totp_setup"
+    # The password alone is not enough to bind an authenticator.
+    assert client.get("/account/two-step/setup").status_code == 302
+    assert confirm_by_sms(client, app).headers["Location"] == "/account/two-step/setup"
     assert client.get("/account/two-step/setup").status_code == 200
-    # The session's sign-in time is not moved by confirming the password.
+    # The second factor raised the session itself to acr 2 (as an app's step-up would).
     with app.app_context():
-        assert utcnow() - db.session.scalar(select(SsoSession.auth_time)) > timedelta(minutes=50)
+        row = db.session.scalar(select(SsoSession))
+        assert row.acr == "urn:tnid:acr:2" and row.amr == ["pwd", "sms", "mfa"]
 
 
-def test_confirm_password_never_redirects_elsewhere(client, signed_in):
+def test_confirm_pages_never_redirect_elsewhere(app, client, signed_in):
     page = client.get("/account/confirm-password?next=https://evil.example/")
     answer = client.post("/account/confirm-password?next=https://evil.example/",
                          data={"csrf_token": csrf_token(page.text), "password": TEST_PASSWORD})
-    assert answer.headers["Location"] == "/account/security"
+    assert answer.headers["Location"] == "/account/confirm-second-factor?next=security"
+    assert confirm_by_sms(client, app, "https://evil.example/").headers["Location"] == \
+        "/account/security"
 
 
 def test_post_without_csrf_is_refused(app, client, signed_in):
@@ -183,39 +229,48 @@ def test_post_without_csrf_is_refused(app, client, signed_in):
 # --- turning off ---------------------------------------------------------------------------------
 
 
-def test_turning_off_needs_password_and_code(app, client, signed_in):
-    key, _ = enrol(client)
-    now_code = pyotp.TOTP(key).now()
-    wrong_password = post(client, "/account/two-step/off", **{
-        "off-password": "not it", "off-code": now_code})
-    assert wrong_password.status_code == 400 and enabled(app, signed_in)
-    wrong_code = post(client, "/account/two-step/off", **{
-        "off-password": TEST_PASSWORD, "off-code": "00000"})
-    assert wrong_code.status_code == 400 and enabled(app, signed_in)
+def test_turning_off_needs_a_fresh_app_code_and_the_password(app, client, signed_in):
+    key, _ = enrol(client, app)
+    # The SMS code that allowed the enrolment does not count for changes once an
+    # authenticator exists: the security page asks for its code first.
+    page = client.get("/account/security").text
+    assert 'action="/account/two-step/off"' not in page
+    assert "/account/confirm-second-factor?next=security" in page
+    refused = client.post("/account/two-step/off", data={
+        "off-csrf_token": csrf_token(page), "off-password": TEST_PASSWORD})
+    assert refused.status_code == 302 and "confirm-second-factor" in refused.headers["Location"]
+    assert enabled(app, signed_in)
+    # An SMS code cannot be used for it either.
+    assert client.get("/account/confirm-second-factor?next=security&method=sms") \
+        .text.count('name="code"') == 1
+    assert "/account/confirm-second-factor/sms" not in client.get(
+        "/account/confirm-second-factor?next=security&method=sms").text
+    wrong = confirm_by_code(client, "00000")
+    assert wrong.status_code == 400 and enabled(app, signed_in)
     # The code that confirmed the enrolment cannot be replayed here: use the next step's.
-    later = code(key, steps=1)
-    ok = post(client, "/account/two-step/off", **{
-        "off-password": TEST_PASSWORD, "off-code": later})
+    ok = confirm_by_code(client, code(key, steps=1))
+    assert ok.status_code == 302 and ok.headers["Location"] == "/account/security"
+    wrong_password = post(client, "/account/two-step/off", **{"off-password": "not it"})
+    assert wrong_password.status_code == 400 and enabled(app, signed_in)
+    ok = post(client, "/account/two-step/off", **{"off-password": TEST_PASSWORD})
     assert ok.status_code == 302, ok.text[:400]
     assert not enabled(app, signed_in)
     with app.app_context():
         assert recovery_codes.remaining(db.session, signed_in.id) == 0
     assert audits(app, "auth:totp:disabled") == 1
-    assert [m.purpose for m in sms_messages(app)] == ["totp_enabled", "totp_disabled"]
+    assert purposes(app) == ["totp_enabled", "totp_disabled"]
 
 
 # --- recovery codes ----------------------------------------------------------------------------
 
 
 def test_regenerating_recovery_codes(app, client, signed_in):
-    _, first = enrol(client)
-    wrong = post(client, "/account/recovery-codes", **{"codes-password": "nope nope"})
-    assert wrong.status_code == 400
-    with app.app_context():
-        citizen = db.session.get(Citizen, signed_in.id)
-        assert recovery_codes.use(db.session, citizen, first[0], now=utcnow())
-        db.session.commit()
-    answer = post(client, "/account/recovery-codes", **{"codes-password": TEST_PASSWORD})
+    _, first = enrol(client, app)
+    # No form until a fresh second factor (the SMS code of the enrolment does not count).
+    assert 'action="/account/recovery-codes"' not in client.get("/account/security").text
+    # A recovery code is a fresh second factor (it is spent).
+    assert confirm_by_code(client, first[0], method="recovery").status_code == 302
+    answer = post(client, "/account/recovery-codes")
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     second = re.findall(r"<code>([A-Z0-9-]+)</code>", answer.text)
     assert len(second) == 10 and not set(first) & set(second)
@@ -225,6 +280,97 @@ def test_regenerating_recovery_codes(app, client, signed_in):
         assert recovery_codes.remaining(db.session, citizen.id) == 10
     assert audits(app, "auth:recovery_codes:regenerated") == 1
     assert sms_messages(app)[-1].purpose == "recovery_codes"
+
+
+def test_password_alone_cannot_make_recovery_codes(app, client, signed_in):
+    """The reviewer's attack: a one-factor session plus the password must not mint codes
+    that pass the second-factor screen."""
+    enable_totp(app, signed_in.id)
+    page = client.get("/account/security").text
+    token = csrf_token(page)
+    answer = client.post("/account/recovery-codes", data={
+        "csrf_token": token, "codes-csrf_token": token, "codes-password": TEST_PASSWORD})
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/account/confirm-second-factor?next=security"
+    assert not re.findall(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2}", answer.text)
+    assert audits(app, "auth:recovery_codes:regenerated") == 0
+    with app.app_context():
+        assert recovery_codes.remaining(db.session, signed_in.id) == 0
+        assert db.session.scalar(select(SsoSession.acr)) == "urn:tnid:acr:1"
+
+
+def test_password_alone_cannot_enrol_an_authenticator(app, client, signed_in):
+    """The reviewer's attack: binding one's own authenticator with only the password."""
+    page = client.get("/account/two-step/setup")
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/account/confirm-second-factor?next=totp_setup"
+    answer = client.post("/account/two-step/setup", data={
+        "csrf_token": csrf_token(client.get("/account/security").text), "code": "123456"})
+    assert answer.status_code == 302 and not enabled(app, signed_in)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(TotpCredential)) == 0
+
+
+def test_confirmation_expires_after_ten_minutes(app, client, signed_in):
+    confirm_by_sms(client, app)
+    assert client.get("/account/two-step/setup").status_code == 200
+    with client.session_transaction() as flask_session:
+        flask_session["second_factor_proof"]["at"] -= 11 * 60
+        flask_session["reauth"] = {"sid": "x", "at": 0}
+    assert client.get("/account/two-step/setup").status_code == 302
+
+
+def test_confirmation_is_bound_to_the_session(app, client, auth, signed_in):
+    confirm_by_sms(client, app)
+    auth.logout()
+    auth.login(signed_in.cccd)
+    assert client.get("/account/two-step/setup").headers["Location"] == \
+        "/account/confirm-second-factor?next=totp_setup"
+
+
+def test_an_app_step_up_counts_as_the_confirmation(app, client, signed_in, signing_keys):
+    from tests.functional.auth.test_second_factor import start
+
+    enable_totp(app, signed_in.id)
+    rp = register(app, min_acr="urn:tnid:acr:2", trusted=True)
+    page, _ = start(client, rp)
+    client.post(form_action(page.text), data={"csrf_token": csrf_token(page.text),
+                                              "code": code()})
+    assert 'action="/account/recovery-codes"' in client.get("/account/security").text
+    assert post(client, "/account/recovery-codes").status_code == 200
+
+
+def test_qr_session_gives_the_password_before_a_change(app, client, signed_in):
+    from tests.functional.auth.test_second_factor import qr_session
+
+    client.delete_cookie("tnid_sso")
+    qr_session(app, client, signed_in)
+    answer = client.get("/account/two-step/setup")
+    assert "/account/confirm-password" in answer.headers["Location"]
+    assert client.get("/account/confirm-second-factor?next=totp_setup").headers[
+        "Location"].startswith("/account/confirm-password")
+    page = client.get(answer.headers["Location"])
+    client.post(page.request.url, data={"csrf_token": csrf_token(page.text),
+                                        "password": TEST_PASSWORD})
+    assert confirm_by_sms(client, app).status_code == 302
+    with app.app_context():
+        rows = [r for r in db.session.scalars(select(SsoSession)) if "qr" in r.amr]
+        assert len(rows) == 1
+        assert rows[0].acr == "urn:tnid:acr:2" and rows[0].amr == ["pwd", "qr", "sms", "mfa"]
+
+
+def test_wrong_confirmation_codes_are_counted_and_throttled(app, client, signed_in):
+    enable_totp(app, signed_in.id)
+    wrong = f"{(int(code()) + 500_000) % 1_000_000:06d}"
+    for _ in range(5):
+        assert confirm_by_code(client, wrong).status_code == 400
+    assert audits(app, "auth:totp:failure") == 5
+    assert confirm_by_code(client, code()).status_code == 429
+    with app.app_context():
+        db.session.execute(update(Citizen).values(unlock_required=True))
+        db.session.commit()
+    locked = confirm_by_code(client, code())
+    assert locked.status_code == 429 and 'href="/unlock"' in locked.text
 
 
 def test_no_recovery_codes_without_an_authenticator(client, signed_in):

@@ -14,12 +14,14 @@ from sqlalchemy import func, select, update
 
 from idp.extensions import db
 from idp.models import AuditEvent, Citizen, OneTimeCode, SsoSession
+from idp.services import sso_sessions
 from idp.services.clock import utcnow
 from tests.conftest import TEST_PASSWORD, csrf_token
 from tests.support.authorize import (
     at_app,
     exchange,
     follow,
+    form_action,
     go,
     is_consent,
     is_login,
@@ -92,6 +94,24 @@ def failures(app, kind: str) -> int:  # noqa: ANN001
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == f"auth:{kind}:failure"))
+
+
+def send_code(client, page):  # noqa: ANN001, ANN201
+    """Press "Gửi mã qua SMS" (a POST: nothing is sent on a GET); returns the code page."""
+    sent = client.post(_send_action(page), data={"csrf_token": csrf_token(page.text)})
+    assert sent.status_code == 302
+    return client.get(sent.headers["Location"])
+
+
+def qr_session(app, client, citizen, *, acr: str = ACR1,  # noqa: ANN001
+               amr: tuple[str, ...] = ("qr",)) -> None:
+    """This browser signed in by QR (no password in the session)."""
+    with app.app_context():
+        row = db.session.get(Citizen, citizen.id)
+        token, _ = sso_sessions.start_session(db.session, row, amr=list(amr), acr=acr,
+                                              ip="127.0.0.1", user_agent="test", now=utcnow())
+        db.session.commit()
+    client.set_cookie("tnid_sso", token)
 
 
 def cookie(client) -> str | None:  # noqa: ANN001
@@ -194,9 +214,14 @@ def test_citizen_without_an_app_gets_an_sms_code(app, client, auth, rp, citizen,
                                                  signing_keys):
     auth.login(citizen.cccd)
     page, verifier = start(client, rp)
-    assert is_second_factor(page)
-    assert "SMS" in page.text
+    assert "SMS" in page.text and not is_second_factor(page)
     assert "ứng dụng xác thực" in page.text and "bảo mật" in page.text.lower()  # guided to enrol
+    # Nothing is sent on a GET (a reload, a prefetch): the citizen presses the button.
+    assert client.get(page.request.url).status_code == 200
+    assert not sms_messages(app, "second_factor")
+    assert "Gửi mã qua SMS" in page.text
+    page = send_code(client, page)
+    assert is_second_factor(page)
     texts = sms_messages(app, "second_factor")
     assert len(texts) == 1 and texts[0].recipient == citizen.phone
     # A reload does not send another text.
@@ -209,11 +234,13 @@ def test_citizen_without_an_app_gets_an_sms_code(app, client, auth, rp, citizen,
 def test_sms_code_works_once(app, client, auth, rp, citizen, signing_keys):
     auth.login(citizen.cccd)
     page, verifier = start(client, rp)
+    page = send_code(client, page)
     sms = last_sms_code(app)
     finish(client, rp, submit(client, page, code=sms), verifier)
     auth.logout()
     auth.login(citizen.cccd)
     page, _ = start(client, rp)
+    page = send_code(client, page)
     # A new flow, a new code: the old one does not work in it.
     fresh = last_sms_code(app)
     assert fresh != sms or len(sms_messages(app, "second_factor")) == 2
@@ -224,6 +251,7 @@ def test_sms_code_works_once(app, client, auth, rp, citizen, signing_keys):
 def test_expired_sms_code_then_a_new_one(app, client, auth, rp, citizen, signing_keys):
     auth.login(citizen.cccd)
     page, verifier = start(client, rp)
+    page = send_code(client, page)
     old = last_sms_code(app)
     with app.app_context():
         db.session.execute(update(OneTimeCode).values(
@@ -250,6 +278,7 @@ def _send_action(page) -> str:  # noqa: ANN001
 def test_resend_is_throttled(app, client, auth, rp, citizen):
     auth.login(citizen.cccd)
     page, _ = start(client, rp)
+    page = send_code(client, page)
     client.post(_send_action(page), data={"csrf_token": csrf_token(page.text)})
     assert len(sms_messages(app, "second_factor")) == 1  # too soon after the first
 
@@ -257,6 +286,7 @@ def test_resend_is_throttled(app, client, auth, rp, citizen):
 def test_wrong_sms_codes_run_out(app, client, auth, rp, citizen):
     auth.login(citizen.cccd)
     page, _ = start(client, rp)
+    page = send_code(client, page)
     right = last_sms_code(app)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     answer = submit(client, page, code=wrong)
@@ -297,7 +327,7 @@ def test_sms_instead_of_the_app(app, client, auth, rp, with_totp, signing_keys):
     auth.login(with_totp.cccd)
     page, verifier = start(client, rp)
     assert not sms_messages(app, "second_factor")  # the app is the default: no text sent
-    page = client.get(_link(page.text, "method=sms"))
+    page = send_code(client, client.get(_link(page.text, "method=sms")))
     assert is_second_factor(page)
     claims = finish(client, rp, submit(client, page, code=last_sms_code(app)), verifier)
     assert claims["amr"] == ["pwd", "sms", "mfa"]
@@ -362,6 +392,7 @@ def test_no_second_factor_screen_without_an_interaction(client, auth, with_totp)
 def test_throttled_per_ip(app_factory, make_citizen):
     app = app_factory(TNID_LOGIN_RATE_LIMIT="4/minute")
     citizen = make_citizen()
+    enable_totp(app, citizen.id)
     rp = register(app, min_acr=ACR2)
     client = app.test_client()
     page = client.get("/login")
@@ -369,14 +400,15 @@ def test_throttled_per_ip(app_factory, make_citizen):
                                 "identifier": citizen.cccd, "password": TEST_PASSWORD})
     page = follow(client, go(client, rp), rp)
     assert is_second_factor(page)
-    statuses = [submit(client, page, code="000000").status_code for _ in range(5)]
+    wrong = f"{(int(code()) + 500_000) % 1_000_000:06d}"
+    statuses = [submit(client, page, code=wrong).status_code for _ in range(5)]
     # The account allows five free mistakes; the address is stopped after four.
     assert statuses == [400, 400, 400, 400, 429]
 
 
 def test_too_many_codes_to_one_phone(app, client, auth, rp, citizen):
     auth.login(citizen.cccd)
-    start(client, rp)
+    send_code(client, start(client, rp)[0])
     assert len(sms_messages(app, "second_factor")) == 1
     with app.app_context():  # as if four more had been sent to this phone in the last hour
         db.session.execute(update(OneTimeCode).values(sends=5))
@@ -384,8 +416,85 @@ def test_too_many_codes_to_one_phone(app, client, auth, rp, citizen):
     auth.logout()
     auth.login(citizen.cccd)
     page, _ = start(client, rp)
-    assert is_second_factor(page) and 'role="alert"' in page.text
+    page = send_code(client, page)
+    assert 'notice-error' in page.text and "Gửi mã qua SMS" in page.text
     assert len(sms_messages(app, "second_factor")) == 1
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "auth:sms:throttled")) == 1
+
+
+# --- review fixes: no SMS on GET, QR sessions, the unlock link ----------------------------------
+
+
+def test_reloading_the_sms_page_reuses_the_code(app, client, auth, rp, citizen):
+    auth.login(citizen.cccd)
+    page = send_code(client, start(client, rp)[0])
+    for _ in range(3):
+        assert is_second_factor(client.get(page.request.url))
+    assert len(sms_messages(app, "second_factor")) == 1
+
+
+def test_a_get_of_the_send_address_sends_nothing(app, client, auth, rp, citizen):
+    auth.login(citizen.cccd)
+    page, _ = start(client, rp)
+    assert client.get(_send_action(page)).status_code == 405
+    assert not sms_messages(app, "second_factor")
+
+
+def test_qr_session_required_acr_2_asks_the_password_first(app, client, rp, with_totp,
+                                                           signing_keys):
+    """A QR sign-in at acr 1 plus one code is not two factors: the password comes first."""
+    qr_session(app, client, with_totp)
+    page, verifier = start(client, rp)
+    assert is_login(page) and not is_second_factor(page)
+    page = follow(client, sign_in(client, page, with_totp.cccd), rp)
+    assert is_second_factor(page)
+    claims = finish(client, rp, submit(client, page, code=code()), verifier)
+    assert claims["acr"] == ACR2 and claims["amr"] == ["pwd", "otp", "mfa"]
+
+
+def test_qr_session_cannot_use_the_second_factor_screen(app, client, auth, rp, with_totp):
+    auth.login(with_totp.cccd)
+    page, _ = start(client, rp)
+    url, action = page.request.url, form_action(page.text)
+    auth.logout()
+    qr_session(app, client, with_totp)
+    shown = client.get(url)
+    assert shown.status_code == 302 and "/login?" in shown.headers["Location"]
+    answer = client.post(action, data={"csrf_token": csrf_token(page.text), "code": code()})
+    assert answer.status_code in (302, 400) and sessions(app)[-1].acr == ACR1
+    client.post(url.replace("/login/second-factor?", "/login/second-factor/sms?"),
+                data={"csrf_token": csrf_token(page.text)})
+    assert not sms_messages(app, "second_factor")
+
+
+def test_qr_session_with_a_wish_gets_acr_1(app, client, with_totp, signing_keys):
+    rp = register(app, trusted=True)
+    qr_session(app, client, with_totp)
+    page, verifier = start(client, rp, acr_values=ACR2)
+    claims = finish(client, rp, page, verifier)
+    assert claims["acr"] == ACR1 and claims["amr"] == ["qr"]
+
+
+def test_qr_session_prompt_none_needs_a_sign_in(app, client, rp, with_totp):
+    qr_session(app, client, with_totp)
+    assert at_app(go(client, rp, prompt="none"), rp)["error"] == "interaction_required"
+
+
+def test_qr_session_at_acr_2_needs_nothing_more(app, client, rp, with_totp, signing_keys):
+    qr_session(app, client, with_totp, acr=ACR2, amr=("qr", "mfa"))
+    page, verifier = start(client, rp)
+    claims = finish(client, rp, page, verifier)
+    assert claims["acr"] == ACR2 and claims["amr"] == ["qr", "mfa"]
+
+
+def test_locked_account_is_sent_to_the_unlock_screen(app, client, auth, rp, with_totp):
+    auth.login(with_totp.cccd)
+    page, _ = start(client, rp)
+    with app.app_context():
+        db.session.execute(update(Citizen).values(unlock_required=True))
+        db.session.commit()
+    answer = submit(client, page, code=code())
+    assert answer.status_code == 429 and sessions(app)[0].acr == ACR1
+    assert 'href="/unlock?interaction=' in answer.text

@@ -11,9 +11,22 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from idp.extensions import db
-from idp.models import AuditEvent, Citizen
-from idp.services import recovery_codes, totp
-from idp.services.second_factors import Method, Reason, amr_after, check_code, check_password
+from idp.models import AuditEvent, Citizen, SsoSession
+from idp.services import recovery_codes, sso_sessions, totp
+from idp.services.clock import epoch
+from idp.services.second_factors import (
+    Method,
+    Proof,
+    Reason,
+    amr_after,
+    can_step_up,
+    check_code,
+    check_password,
+    fresh_second_factor,
+    methods_for_changes,
+    step_up,
+)
+from idp.services.sso_sessions import ACR_ONE_FACTOR, ACR_TWO_FACTORS
 from idp.web import deps
 from tests.conftest import TEST_PASSWORD
 
@@ -26,11 +39,66 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     (["pwd"], Method.TOTP, ["pwd", "otp", "mfa"]),
     (["pwd"], Method.SMS, ["pwd", "sms", "mfa"]),
     (["pwd"], Method.RECOVERY, ["pwd", "mfa"]),
-    (["qr"], Method.TOTP, ["qr", "otp", "mfa"]),
+    (["pwd", "qr"], Method.TOTP, ["pwd", "qr", "otp", "mfa"]),
     (["pwd", "otp", "mfa"], Method.TOTP, ["pwd", "otp", "mfa"]),
 ])
 def test_amr_after(amr, method, expected):
     assert amr_after(amr, method) == expected
+
+
+@pytest.mark.parametrize("amr", [["qr"], ["qr", "mfa"], []])
+def test_no_step_up_without_the_password(amr):
+    """acr 2 = password + second factor: a QR sign-in plus one code is not it."""
+    assert not can_step_up(amr)
+    with pytest.raises(ValueError):
+        amr_after(amr, Method.SMS)
+
+
+def test_methods_for_changes():
+    assert methods_for_changes(True) == (Method.TOTP, Method.RECOVERY)
+    assert methods_for_changes(False) == (Method.SMS,)
+
+
+def _sso(acr: str = ACR_TWO_FACTORS, amr: tuple[str, ...] = ("pwd", "sms", "mfa")):
+    return SsoSession(sid="s-1", acr=acr, amr=list(amr))
+
+
+@pytest.mark.parametrize("sso,proof,has_totp,fresh", [
+    (_sso(), Proof("s-1", 0, Method.SMS), False, True),
+    (_sso(), Proof("s-1", -600, Method.SMS), False, True),          # exactly 10 minutes
+    (_sso(), Proof("s-1", -601, Method.SMS), False, False),         # older
+    (_sso(), Proof("s-2", 0, Method.SMS), False, False),            # another session's
+    (_sso(), Proof("s-1", 0, Method.SMS), True, False),             # SMS cannot change TOTP
+    (_sso(), Proof("s-1", 0, Method.TOTP), True, True),
+    (_sso(), Proof("s-1", 0, Method.RECOVERY), True, True),
+    (_sso(), None, False, False),                                   # no proof at all
+    (_sso(acr=ACR_ONE_FACTOR), Proof("s-1", 0, Method.SMS), False, False),  # acr 1 now
+    (_sso(amr=("qr", "mfa")), Proof("s-1", 0, Method.TOTP), True, False),  # no password
+])
+def test_fresh_second_factor(sso, proof, has_totp, fresh):
+    now = T0
+    if proof is not None:
+        proof = Proof(proof.sid, epoch(now) + proof.at, proof.method)
+    assert fresh_second_factor(sso, proof, has_totp=has_totp, now=now) is fresh
+
+
+def test_step_up_keeps_the_sid_and_refuses_a_qr_session(app: Flask, make_citizen):
+    with app.app_context():
+        row = db.session.get(Citizen, make_citizen().id)
+        _, qr = sso_sessions.start_session(db.session, row, amr=["qr"], acr=ACR_ONE_FACTOR,
+                                           ip="", user_agent="", now=T0)
+        with pytest.raises(ValueError):
+            step_up(db.session, qr, Method.SMS, ip=None, user_agent="", client_id=None, now=T0)
+        assert qr.acr == ACR_ONE_FACTOR
+        _, pwd = sso_sessions.start_session(db.session, row, amr=["pwd"], acr=ACR_ONE_FACTOR,
+                                            ip="", user_agent="", now=T0)
+        sid = pwd.sid
+        cookie, after = step_up(db.session, pwd, Method.RECOVERY, ip=None, user_agent="",
+                                client_id=None, now=T0)
+        assert cookie and after.sid == sid and after.acr == ACR_TWO_FACTORS
+        assert after.amr == ["pwd", "mfa"]
+        actions = set(db.session.scalars(select(AuditEvent.action)))
+        assert {"auth:second_factor:success", "auth:recovery_code:used"} <= actions
 
 
 @pytest.fixture
