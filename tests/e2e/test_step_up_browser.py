@@ -1,7 +1,8 @@
 """In headless Chromium: a citizen signs in, confirms it is her with a code sent by SMS to her
 phone on record (a password alone never binds an authenticator), sets up an authenticator app
-by typing the key the page shows (as someone without a camera would), then an app that needs two factors asks her
-only for the app's code and receives a code of its own."""
+by typing the key the page shows (as someone without a camera would), then — after a new
+password sign-in — an app that needs two factors asks her only for the app's code and
+receives a code of its own."""
 
 from __future__ import annotations
 
