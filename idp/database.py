@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, Select, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, scoped_session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -115,3 +118,81 @@ def release_read_scope() -> None:
     if held is not None:
         _held.set(None)
         held.close()
+
+
+@dataclass(frozen=True)
+class _CompiledRead:
+    sql: str
+    bind_order: tuple[str, ...] | None  # positional paramstyles (SQLite's ``?``), else None
+    labels: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+class PreparedRead:
+    """A read-only Core SELECT, compiled once per dialect and run straight on the DBAPI
+    cursor; each value goes through the result processor SQLAlchemy itself would apply, so
+    rows read back exactly as ``connection.execute(statement)`` reads them.
+
+    For the hottest single-row reads (the userinfo token, the introspecting client and its
+    token): SQLAlchemy's per-statement machinery (compiled-cache key, execution context,
+    result and row objects) costs more than SQLite takes to run the query. Engine events
+    (``before_cursor_execute``/``after_cursor_execute``) still fire, and a DBAPI error is
+    raised as SQLAlchemy's (``OperationalError`` -> 503) with its parameters hidden."""
+
+    def __init__(self, statement: Select) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, str], _CompiledRead] = {}
+
+    def _compile(self, dialect: Dialect) -> _CompiledRead:
+        key = (dialect.name, dialect.driver)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            sql = self.statement.compile(dialect=dialect)
+            columns = self.statement.selected_columns
+            compiled = _CompiledRead(
+                sql=sql.string,
+                bind_order=tuple(sql.positiontup) if sql.positiontup is not None else None,
+                labels=tuple(columns.keys()),
+                processors=tuple(c.type._cached_result_processor(dialect, None)
+                                 for c in columns))
+            self._compiled[key] = compiled
+        return compiled
+
+    def first(self, on: Connection | Session | scoped_session,
+              params: dict[str, Any]) -> Mapping[str, Any] | None:
+        """The first row as ``{label: value}``, or None. ``params`` are plain strings and
+        numbers (no bind processing is applied). On an ORM session the statement runs the
+        usual way (autoflush first): only plain connections take the short path."""
+        if not isinstance(on, Connection):  # a Session or the scoped_session proxy
+            return on.execute(self.statement, params).mappings().first()
+        connection = on
+        dialect = connection.dialect
+        compiled = self._compile(dialect)
+        parameters: Any = (params if compiled.bind_order is None
+                           else tuple(params[name] for name in compiled.bind_order))
+        dbapi_connection = connection.connection.dbapi_connection
+        has_events = connection._has_events or connection.engine._has_events
+        cursor = dbapi_connection.cursor()
+        try:
+            if has_events:
+                connection.dispatch.before_cursor_execute(
+                    connection, cursor, compiled.sql, parameters, None, False)
+            try:
+                cursor.execute(compiled.sql, parameters)
+                row = cursor.fetchone()
+            except dialect.loaded_dbapi.Error as error:
+                if dialect.is_disconnect(error, dbapi_connection, cursor):
+                    connection.invalidate(error)
+                raise DBAPIError.instance(compiled.sql, parameters, error,
+                                          dialect.loaded_dbapi.Error, hide_parameters=True,
+                                          dialect=dialect) from error
+            if has_events:
+                connection.dispatch.after_cursor_execute(
+                    connection, cursor, compiled.sql, parameters, None, False)
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return {label: value if process is None or value is None else process(value)
+                for label, process, value in zip(compiled.labels, compiled.processors, row,
+                                                 strict=True)}

@@ -15,7 +15,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Response, g, request
 from werkzeug.datastructures import MultiDict
 
-from idp.database import read_scope, reader
+from idp.database import PreparedRead, read_scope, reader
 from idp.extensions import db, limiter
 from idp.models import Client, Token
 from idp.oidc import bp, context
@@ -134,7 +134,7 @@ def claimed_client_id(oauth_request: OAuth2Request) -> str | None:
     return basic_id or oauth_request.form.get("client_id")
 
 
-_CLIENT_AND_TOKEN = tokens.client_with_access_token(PROTOCOL_COLUMNS)
+_CLIENT_AND_TOKEN = PreparedRead(tokens.client_with_access_token(PROTOCOL_COLUMNS))
 
 
 def prefetch_client_and_token(oauth_request: OAuth2Request) -> None:
@@ -147,8 +147,8 @@ def prefetch_client_and_token(oauth_request: OAuth2Request) -> None:
             or len(token_string) > MAX_TOKEN_LENGTH:
         return
     with reader(db) as connection:
-        mapping = connection.execute(_CLIENT_AND_TOKEN, {
-            "client_id": client_id, "digest": tokens.digest(token_string)}).mappings().first()
+        mapping = _CLIENT_AND_TOKEN.first(connection, {
+            "client_id": client_id, "digest": tokens.digest(token_string)})
     remember_client(client_id, mapping)
     token = tokens.access_token_of(mapping) if mapping is not None else None
     if token is not None:

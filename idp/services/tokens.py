@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from idp.database import PreparedRead
 from idp.models import AuthorizationCode, Citizen, Client, SessionClient, Token
 from idp.models.oauth import CodeView
 from idp.services.clock import utcnow
@@ -237,6 +238,7 @@ class _View:
 
     by_hash: dict[str, object]  # token kind -> SELECT statement
     keys: dict[str, list[tuple[str, str]]]  # table -> [(result label, attribute)]
+    reads: dict[str, PreparedRead]  # token kind -> the statement, compiled once per dialect
 
 
 def _view(token: tuple[str, ...], client: tuple[str, ...], citizen: tuple[str, ...]) -> _View:
@@ -254,8 +256,9 @@ def _view(token: tuple[str, ...], client: tuple[str, ...], citizen: tuple[str, .
 
     keys = {table.name: [(f"{c.table.name}_{c.name}", c.name) for c in columns
                          if c.table is table] for table in (_tokens, _clients, _citizens)}
-    return _View({"access_token": select_by(_tokens.c.access_token_hash),
-                  "refresh_token": select_by(_tokens.c.refresh_token_hash)}, keys)
+    by_hash = {"access_token": select_by(_tokens.c.access_token_hash),
+               "refresh_token": select_by(_tokens.c.refresh_token_hash)}
+    return _View(by_hash, keys, {kind: PreparedRead(s) for kind, s in by_hash.items()})
 
 
 _SUBJECT = ("subject_type", "sector_identifier")  # what ``claims.subject`` reads of a client
@@ -310,8 +313,8 @@ def read_token(session: Session | Connection, token: str, kind: str = "access_to
     reads: one Core query, no ORM objects. A plain ``Connection`` works too, so userinfo and
     introspection can skip creating an ORM session altogether."""
     prepared = VIEWS[view]
-    row = session.execute(prepared.by_hash[kind], {"digest": digest(token)}).first()
-    return None if row is None else _token_view(row._mapping, prepared)
+    row = prepared.reads[kind].first(session, {"digest": digest(token)})
+    return None if row is None else _token_view(row, prepared)
 
 
 def _token_view(mapping: object, prepared: _View) -> TokenView:

@@ -257,3 +257,68 @@ def test_duplicate_session_token_hash_is_refused(app: Flask, make_citizen):
         with pytest.raises(IntegrityError):
             db.session.flush()
         db.session.rollback()
+
+
+# --- PreparedRead: the hot reads on the DBAPI cursor ------------------------------------------
+
+
+@pytest.fixture
+def token_pair(app: Flask, make_citizen) -> dict[str, str]:
+    from datetime import timedelta
+
+    from idp.services import clients, tokens
+    from idp.services.clock import utcnow
+
+    citizen = make_citizen()
+    with app.app_context():
+        client, _secret = clients.create_client(db.session, clients.ClientSpec(
+            name_vi="Đọc nhanh", redirect_uris=["https://rp.example.vn/cb"],
+            scope="openid profile phone offline_access"), production=False)
+        pair = {"access_token": "a" * 43, "refresh_token": "r" * 64,
+                "scope": "openid profile phone", "expires_in": 3600}
+        tokens.save_token(db.session, pair, client=client, citizen_id=citizen.id,
+                          now=utcnow(), lifetimes=tokens.Lifetimes(*[timedelta(days=1)] * 4))
+        db.session.commit()
+        return {**pair, "client_id": client.client_id}
+
+
+def test_prepared_reads_match_sqlalchemy_execution(app: Flask, token_pair):
+    from idp.oidc.introspection import _CLIENT_AND_TOKEN
+    from idp.services import tokens
+
+    with app.app_context(), db.engine.connect() as connection:
+        for view in tokens.VIEWS.values():
+            for kind, statement in view.by_hash.items():
+                params = {"digest": tokens.digest(token_pair[kind])}
+                expected = connection.execute(statement, params).mappings().first()
+                assert expected is not None
+                assert view.reads[kind].first(connection, params) == dict(expected)
+                assert view.reads[kind].first(connection, {"digest": "0" * 64}) is None
+        params = {"client_id": token_pair["client_id"],
+                  "digest": tokens.digest(token_pair["access_token"])}
+        expected = connection.execute(_CLIENT_AND_TOKEN.statement, params).mappings().first()
+        assert _CLIENT_AND_TOKEN.first(connection, params) == dict(expected)
+
+
+def test_prepared_reads_fire_engine_events_and_raise_sqlalchemy_errors(app: Flask):
+    from sqlalchemy import bindparam, column, event, select, table
+    from sqlalchemy.exc import DBAPIError
+
+    seen: list[str] = []
+
+    def record(_connection, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    missing = database.PreparedRead(
+        select(column("x")).select_from(table("no_such_table", column("x")))
+        .where(column("x") == bindparam("secret")))
+    with app.app_context():
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            with engine.connect() as connection, pytest.raises(DBAPIError) as raised:
+                missing.first(connection, {"secret": "s3cr3t-value"})
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+    assert seen and "no_such_table" in seen[0]
+    assert "s3cr3t-value" not in str(raised.value)  # parameters stay out of error logs
