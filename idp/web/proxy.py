@@ -26,8 +26,10 @@ class TrustedProxyMiddleware:
         return any(address in network for network in self.trusted)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not self.trusted:  # no load balancer configured: nothing to believe
+            return self.wsgi_app(environ, start_response)
         peer = self._parse(environ.get("REMOTE_ADDR", ""))
-        if self.trusted and peer is not None and self._is_trusted(peer):
+        if peer is not None and self._is_trusted(peer):
             client = peer
             forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
             for hop in reversed([h for h in forwarded.split(",") if h.strip()]):
