@@ -322,7 +322,9 @@ def test_required_second_factor_shows_the_step_up_page(app, client, auth, citize
     page = follow(client, go(client, rp, state="s-5", **extra), rp)
     # Only the second factor is asked (tests/functional/auth/test_second_factor.py).
     assert page.status_code == 200 and "/login/second-factor" in page.request.path
-    assert 'name="code"' in page.text and "current-password" not in page.text
+    # No authenticator: the SMS code is sent when the citizen presses the button (a POST).
+    assert 'action="/login/second-factor/sms' in page.text
+    assert "current-password" not in page.text
     cancel = client.get(_link(page.text, "/authorize/cancel"))
     got = at_app(cancel, rp)
     assert (got["error"], got["state"], got["iss"]) == ("access_denied", "s-5", issuer(client))
