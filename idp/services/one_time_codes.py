@@ -2,10 +2,14 @@
 
 A code is bound to the browser that asked for it by a random *flow token* (the browser keeps
 it; only its SHA-256 is stored) and to a purpose. It lives ``LIFETIME``, allows
-``MAX_ATTEMPTS`` guesses, and is consumed by its first correct use (an atomic UPDATE, so two
-concurrent submissions cannot both succeed). Codes are stored as HMAC-SHA256 under a key
-derived from TNID_SECRET_KEY: a leaked table does not give the million possible codes away to
-a quick offline search. Resending is throttled (``RESEND_INTERVAL``, ``MAX_SENDS``).
+``MAX_ATTEMPTS`` guesses *per flow* (a resend gives a new code, not new attempts), and is
+consumed by its first correct use (an atomic UPDATE, so two concurrent submissions cannot both
+succeed). Each guess first reserves an attempt with a guarded ``attempts + 1`` UPDATE and the
+code is compared only when that reservation succeeded: parallel requests cannot get more than
+``MAX_ATTEMPTS`` comparisons between them (PostgreSQL's row lock and SQLite's single writer
+serialise the reservations; the guard re-checks the count). Codes are stored as HMAC-SHA256
+under a key derived from TNID_SECRET_KEY: a leaked table does not give the million possible
+codes away to a quick offline search. Resending is throttled (``RESEND_INTERVAL``, ``MAX_SENDS``).
 
 Sending the text is the caller's choice of words; ``sms_body`` gives the standard Vietnamese
 one, with the WebOTP line (``@domain #code``) that lets phones fill the code in.
@@ -24,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.models import OneTimeCode
 
@@ -42,6 +47,7 @@ class CodeCheck(enum.StrEnum):
     USED = "used"
     UNKNOWN = "unknown"          # no such flow for this purpose (or another browser's)
     MALFORMED = "malformed"      # not six digits: not counted as an attempt
+    LIMITED = "limited"          # (recovery) the account's daily code checks are used up
 
 
 @dataclass(frozen=True)
@@ -110,20 +116,35 @@ def verify(session: Session, flow_token: str | None, purpose: str, code: str | N
     digits = normalize_code(code)
     if digits is None:
         return CodeCheck.MALFORMED, row
+    # Reserve the attempt before looking at the code: of N parallel guesses, at most the
+    # attempts left get compared.
+    table = OneTimeCode.__table__.c
+    reserved = session.execute(
+        update(OneTimeCode.__table__)
+        .where(table.id == row.id, table.attempts < MAX_ATTEMPTS, table.consumed_at.is_(None),
+               table.expires_at > now)
+        .values(attempts=table.attempts + 1)
+        .returning(table.attempts)).scalar_one_or_none()
+    if reserved is None:  # a concurrent request used the last attempt, or the code
+        session.refresh(row)
+        if row.consumed_at is not None:
+            return CodeCheck.USED, row
+        return (CodeCheck.EXPIRED if now >= row.expires_at else CodeCheck.TOO_MANY), row
+    set_committed_value(row, "attempts", reserved)
     if hmac.compare_digest(row.code_hash, _code_hash(secret_key, row.flow_hash, digits)):
-        # Single use even against a concurrent submission of the same code.
+        # Single use even against a concurrent submission of the same code; the reserved
+        # attempt is given back (a right code is no wrong attempt).
         consumed = session.execute(
             update(OneTimeCode)
             .where(OneTimeCode.id == row.id, OneTimeCode.consumed_at.is_(None))
-            .values(consumed_at=now)
+            .values(consumed_at=now, attempts=OneTimeCode.attempts - 1)
             .execution_options(synchronize_session=False))
         if consumed.rowcount != 1:
+            session.refresh(row)
             return CodeCheck.USED, row
         session.refresh(row)
         return CodeCheck.OK, row
-    row.attempts += 1
-    session.flush()
-    return (CodeCheck.TOO_MANY if row.attempts >= MAX_ATTEMPTS else CodeCheck.WRONG), row
+    return (CodeCheck.TOO_MANY if reserved >= MAX_ATTEMPTS else CodeCheck.WRONG), row
 
 
 def attempts_left(row: OneTimeCode) -> int:
@@ -131,21 +152,23 @@ def attempts_left(row: OneTimeCode) -> int:
 
 
 def resend_wait(row: OneTimeCode, *, now: datetime) -> int | None:
-    """Seconds before another code may be sent for this flow; None when no more may be."""
-    if row.sends >= MAX_SENDS or row.consumed_at is not None:
+    """Seconds before another code may be sent for this flow; None when no more may be
+    (sends used up, flow finished, or its attempts used up: a new code brings none)."""
+    if row.sends >= MAX_SENDS or row.consumed_at is not None or row.attempts >= MAX_ATTEMPTS:
         return None
     ready = row.last_sent_at + RESEND_INTERVAL
     return 0 if now >= ready else int((ready - now).total_seconds() + 0.999)
 
 
 def resend(session: Session, row: OneTimeCode, *, secret_key: str, now: datetime) -> str | None:
-    """A fresh code for the same flow (the old one stops working, attempts start again), or
-    None while throttled. The caller sends it and commits."""
+    """A fresh code for the same flow (the old one stops working; the attempts left are the
+    flow's, they do not start again — else resending would buy guesses), or None while
+    throttled. The caller sends it and commits."""
     if resend_wait(row, now=now) != 0:
         return None
     code = _new_code()
     row.code_hash = _code_hash(secret_key, row.flow_hash, code)
-    row.attempts, row.sends = 0, row.sends + 1
+    row.sends += 1
     row.last_sent_at, row.expires_at = now, now + LIFETIME
     session.flush()
     return code

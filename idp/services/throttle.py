@@ -20,6 +20,18 @@ Device and ghost counters live in the rate-limit storage (Redis with TNID_REDIS_
 memory otherwise), keyed by an HMAC, through ``LimiterCounters``. A counter is forgotten
 ``FORGET_AFTER`` without failures — the account's too, so both age alike; an account already
 needing an unlock stays so until unlocked (a ghost is kept alive by every refused attempt).
+
+**One check per delay window, even in parallel.** ``check`` does not only read the counter:
+once delays apply (``FREE_ATTEMPTS`` failures) it *claims* the window before the caller looks
+at the secret — a compare-and-set UPDATE that moves ``last_failure_at`` to now only if the
+row is still what was judged (on PostgreSQL the row lock makes a concurrent claim wait and
+then fail; SQLite has one writer), and for device and ghost counters an atomic ``incr`` of a
+slot key named after the counter's state that lives as long as the delay. Of eight parallel
+requests after a delay, exactly one gets its secret checked; the others are told to wait.
+Failures are counted with an atomic ``failed_attempts + 1`` (``incr`` in the rate-limit
+storage), so none is lost. A claim is not a failure: a caller that reports nothing (a right
+QR number, a malformed code) only used up the window. The free attempts are not claimed:
+parallel requests may share them, once, before the delays start.
 """
 
 from __future__ import annotations
@@ -31,7 +43,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, or_, select, true, update
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.models import Citizen
 from idp.services import audit
@@ -88,6 +102,7 @@ def _account_counter(citizen: Citizen, now: datetime) -> Counter:
 class CounterStore(Protocol):
     def get(self, key: str) -> Counter: ...
     def fail(self, key: str, now: datetime) -> Counter: ...
+    def take_slot(self, key: str, counter: Counter, seconds: int) -> bool: ...
     def touch(self, key: str, counter: Counter) -> None: ...
     def clear(self, key: str) -> None: ...
 
@@ -95,10 +110,12 @@ class CounterStore(Protocol):
 class LimiterCounters:
     """A ``CounterStore`` on a ``limits`` storage (what flask-limiter uses: memory or Redis).
 
-    Two integer keys per counter (failures, epoch of the last failure), rewritten on each
-    failure so they expire ``FORGET_AFTER`` after the *last* one. Not atomic: two concurrent
-    failures may count once — the per-IP limit bounds what that is worth. A storage outage
-    counts nothing rather than failing the sign-in (logged)."""
+    Two integer keys per counter (failures, epoch of the last failure). A failure is an
+    atomic ``incr`` (concurrent failures all count); the failures key expires ``FORGET_AFTER``
+    after the first failure, the time key after the last (``touch`` renews both). The
+    delay window is claimed with ``take_slot``: an ``incr`` of a key named after the
+    counter's state, living as long as the delay — the first request wins it. A storage
+    outage counts nothing rather than failing the sign-in (logged)."""
 
     def __init__(self, storage: Any, *, prefix: str = "tnid:throttle:") -> None:
         self._storage = storage
@@ -112,14 +129,34 @@ class LimiterCounters:
         except Exception:  # the storage's own exceptions differ per backend
             log.warning("throttle counter storage unavailable", exc_info=True)
             return Counter()
-        if not failures or not last:
+        if not failures:
             return Counter()
+        if not last:  # between the two writes of ``fail``: judged as "just now" by callers
+            return Counter(failures, None)
         return Counter(failures, datetime.fromtimestamp(last, UTC).replace(tzinfo=None))
 
     def fail(self, key: str, now: datetime) -> Counter:
-        counter = Counter(self.get(key).failures + 1, now.replace(microsecond=0))
-        self.touch(key, counter)
-        return counter
+        now = now.replace(microsecond=0)
+        stamp = int(now.replace(tzinfo=UTC).timestamp())
+        try:
+            failures = self._storage.incr(self._prefix + key + ":n", self._ttl)
+            self._storage.clear(self._prefix + key + ":t")
+            self._storage.incr(self._prefix + key + ":t", self._ttl, amount=stamp)
+        except Exception:
+            log.warning("throttle counter storage unavailable", exc_info=True)
+            return Counter(1, now)
+        return Counter(int(failures), now)
+
+    def take_slot(self, key: str, counter: Counter, seconds: int) -> bool:
+        """Claim the delay window that follows ``counter`` (True for the first caller)."""
+        last = counter.last_failure_at
+        stamp = int(last.replace(tzinfo=UTC).timestamp()) if last is not None else 0
+        slot = f"{self._prefix}{key}:slot:{counter.failures}:{stamp}"
+        try:
+            return int(self._storage.incr(slot, max(1, seconds))) == 1
+        except Exception:
+            log.warning("throttle counter storage unavailable", exc_info=True)
+            return True
 
     def touch(self, key: str, counter: Counter) -> None:
         """Write ``counter`` again: its keys live ``FORGET_AFTER`` from now."""
@@ -132,6 +169,16 @@ class LimiterCounters:
                 self._storage.incr(self._prefix + key + suffix, self._ttl, amount=value)
         except Exception:
             log.warning("throttle counter storage unavailable", exc_info=True)
+
+    def hit(self, key: str, window: timedelta) -> int:
+        """Count one event under ``key`` (atomic) and return the count in the current window
+        (``window`` from the first event). 0 while the storage is down: other limits hold."""
+        try:
+            return int(self._storage.incr(self._prefix + "hits:" + key,
+                                          int(window.total_seconds())))
+        except Exception:
+            log.warning("throttle counter storage unavailable", exc_info=True)
+            return 0
 
     def clear(self, key: str) -> None:
         try:
@@ -160,7 +207,9 @@ class Device:
 
 def check(citizen: Citizen, *, now: datetime, device: Device | None = None,
           honour_unlock: bool = True) -> Verdict:
-    """May a secret of this account be checked now? Ask before checking it.
+    """May a secret of this account be checked now? Ask right before checking it: an allowed
+    answer under delays *claims* the window (see the module docstring), so ask once per
+    secret checked, and flush nothing of the citizen's counter yourself.
 
     ``device``: the browser is a known device of this account (exempt from the account's
     counter while its own stays under ``UNLOCK_AFTER``). ``honour_unlock=False`` for the
@@ -169,35 +218,107 @@ def check(citizen: Citizen, *, now: datetime, device: Device | None = None,
     if device is not None:
         counter = device.store.get(device.key)
         if counter.failures < UNLOCK_AFTER:
+            return _claim_store(device.store, device.key, counter, now)
+    session = object_session(citizen)
+    if session is None:  # a detached citizen (tests, tools): judged only
+        return _judge(citizen, now, honour_unlock=honour_unlock)
+    return _claim_account(session, citizen, now=now, honour_unlock=honour_unlock)
+
+
+def _judge(citizen: Citizen, now: datetime, *, honour_unlock: bool = True,
+           device: Device | None = None) -> Verdict:
+    """``check`` without claiming anything: the answer for the next attempt."""
+    if device is not None:
+        counter = device.store.get(device.key)
+        if counter.failures < UNLOCK_AFTER:
             return _verdict(counter, now, locked=False)
     locked = bool(citizen.unlock_required) and honour_unlock
     return _verdict(_account_counter(citizen, now), now, locked=locked)
 
 
+_CITIZENS = Citizen.__table__.c
+
+
+def _claim_account(session: Session, citizen: Citizen, *, now: datetime,
+                   honour_unlock: bool) -> Verdict:
+    """Compare-and-set ``last_failure_at := now`` on the row as judged. PostgreSQL: a
+    concurrent claim waits for the winner's row lock, then finds the row changed (READ
+    COMMITTED re-reads it) and loses; SQLite: one writer at a time. The loser re-reads and
+    is judged again (normally: wait)."""
+    session.flush()  # the UPDATE below must see the citizen as this session has it
+    for _ in range(3):
+        verdict = _judge(citizen, now, honour_unlock=honour_unlock)
+        counter = _account_counter(citizen, now)
+        if not verdict.allowed or counter.failures < FREE_ATTEMPTS:
+            return verdict  # refused, or a free attempt: nothing to claim
+        won = session.execute(
+            update(Citizen.__table__)
+            .where(_CITIZENS.id == citizen.id,
+                   _CITIZENS.failed_attempts == citizen.failed_attempts,
+                   _CITIZENS.last_failure_at == citizen.last_failure_at,
+                   _CITIZENS.unlock_required.is_(False) if honour_unlock else true())
+            .values(last_failure_at=now)).rowcount
+        if won == 1:
+            set_committed_value(citizen, "last_failure_at", now)
+            return verdict
+        _reload(session, citizen)
+    return Verdict(False, retry_after=1)
+
+
+def _reload(session: Session, citizen: Citizen) -> None:
+    row = session.execute(select(_CITIZENS.failed_attempts, _CITIZENS.last_failure_at,
+                                 _CITIZENS.unlock_required)
+                          .where(_CITIZENS.id == citizen.id)).one()
+    for name, value in zip(("failed_attempts", "last_failure_at", "unlock_required"), row,
+                           strict=True):
+        set_committed_value(citizen, name, value)
+
+
+def _claim_store(store: CounterStore, key: str, counter: Counter, now: datetime) -> Verdict:
+    """The same claim on a device or ghost counter: the first ``take_slot`` wins."""
+    if counter.failures and counter.last_failure_at is None:
+        return Verdict(False, retry_after=1)  # another request is writing this counter
+    verdict = _verdict(counter, now, locked=False)
+    if not verdict.allowed or counter.failures < FREE_ATTEMPTS:
+        return verdict
+    delay = int(delay_after(counter.failures).total_seconds())
+    if store.take_slot(key, counter, delay):
+        return verdict
+    return Verdict(False, retry_after=max(1, delay))
+
+
 def record_failure(session: Session, citizen: Citizen, *, kind: str, ip: str | None,
                    now: datetime, device: Device | None = None) -> Verdict:
-    """Count a wrong secret (audited); returns the verdict for the next attempt. The moment
-    the account reaches ``UNLOCK_AFTER`` the citizen is told by SMS (once)."""
+    """Count a wrong secret (audited, atomic); returns the verdict for the next attempt. The
+    moment the account reaches ``UNLOCK_AFTER`` the citizen is told by SMS (once: only one
+    failure can be the hundredth)."""
     if device is not None and device.store.get(device.key).failures < UNLOCK_AFTER:
         counter = device.store.fail(device.key, now)
         audit.record(session, f"auth:{kind}:failure", actor_type="anonymous",
                      citizen_id=citizen.id, outcome="failure", ip=ip,
                      details={"known_device": True, "device_failures": counter.failures},
                      now=now)
-        return check(citizen, now=now, device=device)
-    counter = _account_counter(citizen, now)
-    citizen.failed_attempts = counter.failures + 1
-    citizen.last_failure_at = now
-    newly_locked = citizen.failed_attempts >= UNLOCK_AFTER and not citizen.unlock_required
-    if newly_locked:
-        citizen.unlock_required = True
+        return _judge(citizen, now, device=device)
+    session.flush()  # the increment below starts from what this session holds
+    forgotten = or_(_CITIZENS.last_failure_at.is_(None),
+                    _CITIZENS.last_failure_at <= now - FORGET_AFTER)
+    failures = case((forgotten, 1), else_=func.coalesce(_CITIZENS.failed_attempts, 0) + 1)
+    failed, locked = session.execute(
+        update(Citizen.__table__).where(_CITIZENS.id == citizen.id)
+        .values(failed_attempts=failures, last_failure_at=now,
+                unlock_required=case((failures >= UNLOCK_AFTER, True),
+                                     else_=_CITIZENS.unlock_required))
+        .returning(_CITIZENS.failed_attempts, _CITIZENS.unlock_required)).one()
+    set_committed_value(citizen, "failed_attempts", failed)
+    set_committed_value(citizen, "last_failure_at", now)
+    set_committed_value(citizen, "unlock_required", bool(locked))
     audit.record(session, f"auth:{kind}:failure", actor_type="anonymous", citizen_id=citizen.id,
                  outcome="failure", ip=ip,
                  details={"consecutive_failures": citizen.failed_attempts,
                           "unlock_required": citizen.unlock_required}, now=now)
-    if newly_locked:
+    if failed == UNLOCK_AFTER:
         _lockout_notice(session, citizen, ip=ip, now=now)
-    return check(citizen, now=now)
+    return _judge(citizen, now)
 
 
 def record_success(citizen: Citizen, *, device: Device | None = None) -> None:
@@ -239,14 +360,17 @@ def _lockout_notice(session: Session, citizen: Citizen, *, ip: str | None,
 
 
 def check_ghost(store: CounterStore, key: str, *, now: datetime) -> Verdict:
-    """``check`` for an identifier that has no account: the same answers a real one gives."""
+    """``check`` for an identifier that has no account: the same answers a real one gives,
+    the delay window claimed the same way (one check per window, even in parallel)."""
     counter = store.get(key)
     if counter.failures >= UNLOCK_AFTER:
         store.touch(key, counter)  # stays "locked" as long as someone keeps trying
         return Verdict(False, unlock_required=True)
-    return _verdict(counter, now, locked=False)
+    return _claim_store(store, key, counter, now)
 
 
 def record_ghost_failure(store: CounterStore, key: str, *, now: datetime) -> Verdict:
-    store.fail(key, now)
-    return check_ghost(store, key, now=now)
+    counter = store.fail(key, now)
+    if counter.failures >= UNLOCK_AFTER:
+        return Verdict(False, unlock_required=True)
+    return _verdict(counter, now, locked=False)

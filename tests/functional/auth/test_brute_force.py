@@ -276,3 +276,52 @@ def test_device_cookie_is_host_prefixed_and_secure_under_https(app_factory, make
     cookie = device_cookie(response)
     assert cookie.startswith("__Host-tnid_device=") and "Secure" in cookie
     assert "Domain=" not in cookie and "Path=/" in cookie
+
+
+# --- parallel requests: one check per delay window ----------------------------------------------
+
+
+def parallel_sign_ins(app: Flask, identifier: str, n: int = 8) -> list[int]:
+    """``n`` browsers (other addresses) post a wrong password at once; the statuses."""
+    import threading
+
+    browsers = []
+    for i in range(n):
+        browser = app.test_client()
+        browser.environ_base["REMOTE_ADDR"] = f"10.0.0.{i + 1}"
+        browsers.append((browser, csrf_token(browser.get("/login").text)))
+    statuses, lock, barrier = [], threading.Lock(), threading.Barrier(n)
+
+    def run(browser: FlaskClient, token: str) -> None:
+        barrier.wait()
+        response = browser.post("/login", data={"csrf_token": token, "identifier": identifier,
+                                                "password": "wrong password x"})
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+def test_parallel_guesses_after_a_delay_get_one_check(app, make_citizen):
+    """Eight requests at once against the real database, past a delay: one password is
+    checked (one hash, one failure counted), seven are told to wait."""
+    citizen = make_citizen()
+    edit(app, citizen.id, failed_attempts=20, last_failure_at=utcnow() - timedelta(hours=1))
+    assert parallel_sign_ins(app, citizen.cccd) == [401] + [429] * 7
+    with app.app_context():
+        assert db.session.get(Citizen, citizen.id).failed_attempts == 21
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "auth:password:failure")) == 1
+
+
+def test_parallel_guesses_at_an_unknown_identifier_get_one_check(app):  # noqa: ANN001
+    """A ghost counter claims its window the same way (no answer tells it apart)."""
+    key = throttle.counter_key("t" * 48, "signin", accounts.canonical_identifier("019085999999"))
+    with app.app_context():
+        guard.counters().touch(key, throttle.Counter(20, utcnow() - timedelta(hours=1)))
+    assert parallel_sign_ins(app, "019085999999") == [401] + [429] * 7

@@ -13,6 +13,7 @@ from idp.extensions import db
 from idp.models import OneTimeCode
 from idp.services import one_time_codes as otc
 from idp.services.one_time_codes import CodeCheck
+from tests.support.parallel import run_parallel
 
 T0 = datetime(2025, 8, 15, 1, 0, 0)
 KEY = "k" * 48
@@ -131,7 +132,8 @@ def test_resend_is_throttled_and_replaces_the_code(ctx):
     verify(issued.flow_token, other(issued.code))  # one wrong attempt before the resend
     new = otc.resend(db.session, row, secret_key=KEY, now=later)
     db.session.commit()
-    assert new is not None and row.sends == 2 and row.attempts == 0
+    # The attempts are the flow's: a resend must not buy new guesses.
+    assert new is not None and row.sends == 2 and row.attempts == 1
     assert row.expires_at == later + otc.LIFETIME
     if new != issued.code:
         assert verify(issued.flow_token, issued.code, now=later) == CodeCheck.WRONG
@@ -198,3 +200,45 @@ def test_sms_body_is_vietnamese_with_the_webotp_line():
     assert "Không đưa mã này cho bất kỳ ai" in body
     assert body.endswith("\n\n@id.example.vn #123456")
     assert "@" not in otc.sms_body("123456", purpose_vi="x")
+
+
+def test_attempts_are_per_flow_across_resends(ctx):
+    issued = issue()
+    row = otc.find(db.session, issued.flow_token, "register")
+    now = T0
+    for _ in range(otc.MAX_ATTEMPTS - 1):
+        assert verify(issued.flow_token, other(issued.code), now=now) == CodeCheck.WRONG
+    now += otc.RESEND_INTERVAL
+    new = otc.resend(db.session, row, secret_key=KEY, now=now)
+    assert new is not None
+    assert verify(issued.flow_token, other(new), now=now) == CodeCheck.TOO_MANY
+    assert verify(issued.flow_token, new, now=now) == CodeCheck.TOO_MANY  # too late
+    assert otc.resend_wait(row, now=now + otc.RESEND_INTERVAL) is None  # nothing to resend
+
+
+def test_parallel_guesses_get_at_most_the_attempts_left(app):  # noqa: ANN001
+    """12 threads guess at once against the real database: only ``MAX_ATTEMPTS`` codes are
+    compared; the others are told the flow has no attempts left."""
+    with app.app_context():
+        issued = otc.issue(db.session, purpose="register", phone="+84912345678",
+                           secret_key=KEY, now=T0)
+        db.session.commit()
+        flow, code = issued.flow_token, issued.code
+
+    def guess(i: int) -> CodeCheck:
+        wrong = f"{(int(code) + 1 + i) % 1_000_000:06d}"
+        check, _ = otc.verify(db.session, flow, "register", wrong, secret_key=KEY, now=T0)
+        db.session.commit()
+        return check
+
+    results = run_parallel(app, guess, 12)
+    # Four wrong, the fifth TOO_MANY (the last attempt), the seven late ones TOO_MANY
+    # without any comparison.
+    assert results.count(CodeCheck.WRONG) == otc.MAX_ATTEMPTS - 1
+    assert results.count(CodeCheck.TOO_MANY) == 12 - (otc.MAX_ATTEMPTS - 1)
+    with app.app_context():
+        row = otc.find(db.session, flow, "register")
+        assert row.attempts == otc.MAX_ATTEMPTS
+        # The right code is refused now: its attempts went to the parallel guesses.
+        assert otc.verify(db.session, flow, "register", code, secret_key=KEY,
+                          now=T0)[0] == CodeCheck.TOO_MANY

@@ -197,3 +197,84 @@ def test_counter_keys_are_opaque_and_distinct():
     assert key == throttle.counter_key("s" * 48, "signin", "cccd:019085000001")
     assert key != throttle.counter_key("s" * 48, "unlock", "cccd:019085000001")
     assert key != throttle.counter_key("x" * 48, "signin", "cccd:019085000001")
+
+
+# --- parallel requests: one check per delay window -----------------------------------------
+
+
+def test_parallel_checks_after_a_delay_claim_one_window(app: Flask, make_citizen):  # noqa: ANN001
+    """Eight requests at once, real database, past a delay: exactly one may check its secret;
+    the failure it reports is counted once; the others are told to wait."""
+    from tests.support.parallel import run_parallel
+
+    made = make_citizen()
+    with app.app_context():
+        row = db.session.get(Citizen, made.id)
+        row.failed_attempts, row.last_failure_at = 20, T0 - timedelta(hours=1)
+        db.session.commit()
+
+    def attempt(_: int) -> bool:
+        citizen = db.session.get(Citizen, made.id)
+        verdict = throttle.check(citizen, now=T0)
+        if verdict.allowed:  # the "secret" is wrong
+            throttle.record_failure(db.session, citizen, kind="password", ip=None, now=T0)
+        db.session.commit()
+        return verdict.allowed
+
+    assert sorted(run_parallel(app, attempt, 8)) == [False] * 7 + [True]
+    with app.app_context():
+        row = db.session.get(Citizen, made.id)
+        assert (row.failed_attempts, row.last_failure_at) == (21, T0)
+
+
+def test_parallel_failures_are_all_counted(app: Flask, make_citizen):  # noqa: ANN001
+    """In the free attempts nothing is claimed, but no failure is lost either."""
+    from tests.support.parallel import run_parallel
+
+    made = make_citizen()
+
+    def fail(_: int) -> None:
+        citizen = db.session.get(Citizen, made.id)
+        throttle.record_failure(db.session, citizen, kind="password", ip=None, now=T0)
+        db.session.commit()
+
+    run_parallel(app, fail, 8)
+    with app.app_context():
+        assert db.session.get(Citizen, made.id).failed_attempts == 8
+
+
+def test_a_claim_is_not_a_failure(stored: Citizen):
+    """A caller that reports nothing (a right QR number, a malformed code) used the window,
+    not an attempt."""
+    stored.failed_attempts, stored.last_failure_at = 7, T0
+    later = T0 + timedelta(seconds=4)
+    assert throttle.check(stored, now=later).allowed
+    assert stored.failed_attempts == 7 and stored.last_failure_at == later
+    assert throttle.check(stored, now=later) == throttle.Verdict(False, retry_after=4)
+
+
+def test_parallel_ghost_and_device_checks_claim_one_window():
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = LimiterCounters(MemoryStorage())
+    store.touch("g", Counter(20, T0 - timedelta(hours=1)))
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(lambda _: throttle.check_ghost(store, "g", now=T0), range(8)))
+    assert sum(v.allowed for v in verdicts) == 1
+    assert all(v.retry_after == 900 for v in verdicts if not v.allowed)
+
+    own = device()
+    own.store.touch(own.key, Counter(6, T0 - timedelta(hours=1)))
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(
+            lambda _: throttle.check(citizen(), now=T0, device=own), range(8)))
+    assert sum(v.allowed for v in verdicts) == 1
+
+
+def test_parallel_ghost_failures_are_all_counted():
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = LimiterCounters(MemoryStorage())
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: throttle.record_ghost_failure(store, "g", now=T0), range(8)))
+    assert store.get("g").failures == 8
