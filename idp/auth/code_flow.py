@@ -1,8 +1,9 @@
 """The first two steps shared by ``/unlock`` and ``/forgot-password``: an identifier, then the
 SMS code (with "send a new code"). The rules are in ``services.recovery``; this module keeps
 the flow token in the browser's session, passes the app's ``?interaction=`` along, and
-throttles: per IP (flask-limiter, on the views) and per identifier (below, the same for
-identifiers with and without an account, so the limit is no oracle either).
+throttles: per IP (flask-limiter, on the views) and per subject — the account, whether named
+by its CCCD or its phone, or the identifier without an account (below and in
+``services.recovery``, the same for both so the limits are no oracle either).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from idp.auth.recovery_forms import IdentifierForm, ResendCodeForm, SmsCodeForm
 from idp.extensions import db, limiter
 from idp.models import OneTimeCode
 from idp.oidc import interaction
-from idp.services import one_time_codes, recovery, throttle
-from idp.services.accounts import canonical_identifier
+from idp.services import one_time_codes, recovery
 from idp.services.clock import utcnow
 from idp.services.one_time_codes import CodeCheck
 from idp.web import deps
@@ -34,8 +34,11 @@ from idp.web import deps
 # Per IP (flask-limiter syntax): asking for codes, and typing them.
 REQUEST_LIMIT = "10/hour;30/day"
 CODE_LIMIT = "60/hour"
-# Per identifier (CCCD or phone, normalised), whether or not it has an account.
+# Per subject (an account's CCCD and phone together; an identifier without an account).
 IDENTIFIER_LIMIT = parse("5/hour")
+DAILY_LIMIT = _l("Too many codes were sent for this account today. Please try again tomorrow, "
+                 "or go to your commune office (UBND xã/phường) with your citizen ID card for "
+                 "help.")
 
 CODE_MESSAGES = {
     CodeCheck.EXPIRED: _l("This code has expired. Please ask for a new code."),
@@ -44,6 +47,7 @@ CODE_MESSAGES = {
     CodeCheck.USED: _l("This code has already been used. Please ask for a new code."),
     CodeCheck.MALFORMED: _l("The code has 6 digits. Please check the text message and type it "
                             "again."),
+    CodeCheck.LIMITED: DAILY_LIMIT,
 }
 ENDED = _l("This page has expired or was opened in another browser. Please start again.")
 
@@ -95,9 +99,9 @@ def in_app_language(view: Callable[..., object]) -> Callable[..., object]:
 
 
 def _identifier_wait(identifier: str, purpose: str) -> int:
-    """Seconds until this identifier may ask for a code again (0: now; counted)."""
-    key = throttle.counter_key(deps.settings().secret_key, purpose,
-                               canonical_identifier(identifier))
+    """Seconds until this subject may ask for a code again (0: now; counted)."""
+    key = purpose + ":" + recovery.subject_key(db.session, identifier,
+                                               secret_key=deps.settings().secret_key)
     strategy = MovingWindowRateLimiter(limiter.limiter.storage)
     try:
         if strategy.hit(IDENTIFIER_LIMIT, "tnid-code", key):
@@ -120,9 +124,14 @@ def start_view(screens: Screens) -> Response | tuple[str, int]:
     if wait:
         return page("auth/recovery_start.html", 429, error=guard.requests_wait_message(wait),
                     **values)
-    flow = recovery.start(db.session, form.identifier.data, purpose=screens.purpose,
-                          secret_key=deps.settings().secret_key, now=utcnow(),
-                          ip=request.remote_addr or "", domain=_domain())
+    try:
+        flow = recovery.start(db.session, form.identifier.data, purpose=screens.purpose,
+                              secret_key=deps.settings().secret_key, now=utcnow(),
+                              ip=request.remote_addr or "", domain=_domain(),
+                              counters=guard.counters())
+    except recovery.DailyLimit:
+        db.session.commit()  # the audit entry
+        return page("auth/recovery_start.html", 429, error=DAILY_LIMIT, **values)
     db.session.commit()
     session[screens.flow_key] = flow
     return go(screens.code)
@@ -159,7 +168,7 @@ def code_view(screens: Screens, done: Callable[[recovery.Flow], Response]
     now = utcnow()
     check, row = recovery.check_code(db.session, flow_token, screens.purpose, form.code.data,
                                      secret_key=deps.settings().secret_key, now=now,
-                                     ip=request.remote_addr or "")
+                                     ip=request.remote_addr or "", counters=guard.counters())
     db.session.commit()
     if row is None or check is CodeCheck.UNKNOWN:
         return ended()
@@ -172,7 +181,8 @@ def code_view(screens: Screens, done: Callable[[recovery.Flow], Response]
                    n=one_time_codes.attempts_left(row))
     else:
         error = CODE_MESSAGES[check]
-    return _code_page(screens, row, 400, form=form, error=error)
+    return _code_page(screens, row, 429 if check is CodeCheck.LIMITED else 400, form=form,
+                      error=error)
 
 
 def resend_view(screens: Screens) -> Response | tuple[str, int]:
@@ -190,8 +200,11 @@ def resend_view(screens: Screens) -> Response | tuple[str, int]:
     if wait > 0:
         return _code_page(screens, row, 429, error=_l(
             "Please wait %(n)s seconds before asking for a new code.", n=wait))
-    recovery.resend(db.session, row, secret_key=deps.settings().secret_key, now=now,
-                    domain=_domain())
+    try:
+        recovery.resend(db.session, row, secret_key=deps.settings().secret_key, now=now,
+                        domain=_domain(), counters=guard.counters())
+    except recovery.DailyLimit:
+        return _code_page(screens, row, 429, error=DAILY_LIMIT)
     db.session.commit()
     flash(_l("A new code has been sent. The previous code no longer works."), "info")
     return go(screens.code)

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp import notify
-from idp.auth import bp, guard
+from idp.auth import bp, code_flow, guard
 from idp.auth.interaction_view import app_language, interaction_context
 from idp.auth.register_forms import CodeForm, NewPasswordForm, RegisterForm, ResendForm
 from idp.auth.sign_out import end_session
@@ -49,6 +49,8 @@ CODE_MESSAGES = {
 }
 PHONE_THROTTLED = _l("This phone number has received too many codes. Please try again in "
                      "%(n)s minutes.", n=60)
+PHONE_THROTTLED_TODAY = _l("This phone number has received too many codes today. Please try "
+                           "again tomorrow.")
 
 
 def _limit() -> str:
@@ -87,8 +89,9 @@ def _in_app_language(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+# Sending a code costs an SMS: the stricter per-IP limit of the code flows (SMS pumping).
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(_limit, methods=["POST"])
+@limiter.limit(code_flow.REQUEST_LIMIT, methods=["POST"])
 @_in_app_language
 def register() -> Response | tuple[str, int]:
     form = RegisterForm()
@@ -111,9 +114,10 @@ def register() -> Response | tuple[str, int]:
         if field is not None:
             field.errors = [*field.errors, error.message]
         return _page("auth/register.html", 400, form=form)
-    except registration.TooManyCodes:
+    except registration.TooManyCodes as limit:
         db.session.commit()  # the audit entry
-        return _page("auth/register.html", 429, form=form, error=PHONE_THROTTLED)
+        return _page("auth/register.html", 429, form=form,
+                     error=PHONE_THROTTLED_TODAY if limit.window == "day" else PHONE_THROTTLED)
     _send(issued.row, issued.code)
     db.session.commit()
     session[FLOW_KEY] = issued.flow_token
@@ -172,7 +176,7 @@ def register_verify() -> Response | tuple[str, int]:
 
 
 @bp.post("/signup/resend")
-@limiter.limit(_limit)
+@limiter.limit(code_flow.REQUEST_LIMIT)
 @_in_app_language
 def register_resend() -> Response | tuple[str, int]:
     form = ResendForm()

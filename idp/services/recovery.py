@@ -4,7 +4,21 @@ Both start the same way: an identifier (CCCD or phone) → a six-digit code by S
 account's phone (``one_time_codes``, purpose "unlock" or "recovery"). The answer never tells
 whether an account exists: an identifier without an (active) account gets a *decoy* flow —
 a code row with no citizen and no SMS — that behaves exactly like a real one (wrong code,
-attempts, resend, expiry) and can never succeed.
+attempts, resend, expiry, limits) and can never succeed.
+
+Limits, on top of the flow's own (5 attempts in all, resends included; 5 sends), counted per
+*subject*: the account (its CCCD and its phone are one subject, keyed by the citizen's id) or,
+without an account, the normalised identifier (keyed by its HMAC: CCCD and phone of nobody
+cannot be known to be one person). Both kinds live in the throttle's counter storage, so a
+real account and a decoy answer alike:
+
+- at most ``DAILY_SENDS`` codes a day (``start`` and resends together); then no code at all
+  is issued and the citizen is told to come back tomorrow or go to the commune office;
+- at most ``DAILY_CODE_CHECKS`` code checks a day, reserved before the code is compared (so
+  parallel requests get no more), then ``CodeCheck.LIMITED`` — the unlock and recovery codes
+  of an account cannot be guessed across many flows;
+- the authenticator / recovery-code step after the SMS code is held by the account's throttle
+  (``throttle.check``, which claims the delay window; the lock is not honoured there).
 
 The flow's progress is kept server-side in the code row's ``payload`` (``verified_at``,
 ``second_factor``, ``done``); the browser only holds the flow token. A copied or replayed
@@ -40,67 +54,129 @@ from idp.services import (
     tokens,
     totp,
 )
+from idp.services.accounts import canonical_identifier
 from idp.services.devices import local_time
 from idp.services.one_time_codes import CodeCheck
-from idp.services.password_policy import check_new_password
+from idp.services.password_policy import check_new_password, personal_values
 from idp.services.passwords import PasswordService
 
 UNLOCK, RECOVERY = "unlock", "recovery"
 PURPOSE_VI = {UNLOCK: "mở khóa tài khoản", RECOVERY: "đặt lại mật khẩu"}
 # After the SMS code, this long to finish (second factor, new password).
 VERIFIED_WINDOW = timedelta(minutes=15)
-# Silent cap on unlock/recovery texts to one phone: an SMS bomb must stay small. Silent
-# because a visible refusal would exist only for real accounts.
-PHONE_DAILY_CAP = 10
+# Per subject (account, or identifier without one) and day, unlock and recovery together.
+DAILY_SENDS = 10
+DAILY_CODE_CHECKS = 10
+DAY = timedelta(days=1)
+
+
+class DailyLimit(Exception):
+    """``DAILY_SENDS`` codes were sent for this subject today: none is issued."""
+
+
+def _account(session: Session, identifier: str) -> Citizen | None:
+    citizen = accounts.find_by_identifier(session, identifier)
+    if citizen is None or citizen.status != CitizenStatus.ACTIVE or not citizen.phone:
+        return None
+    return citizen
+
+
+def subject_key(session: Session, identifier: str, *, secret_key: str) -> str:
+    """The opaque key that counts an identifier's codes: the account's (CCCD and phone of one
+    account share it) or, without an account, the identifier's own."""
+    return _subject_key(_account(session, identifier), identifier, secret_key)
+
+
+def _subject_key(citizen: Citizen | None, identifier: str, secret_key: str) -> str:
+    subject = (f"citizen:{citizen.id}" if citizen is not None
+               else canonical_identifier(identifier))
+    return throttle.counter_key(secret_key, "recovery", subject)
 
 
 def start(session: Session, identifier: str, *, purpose: str, secret_key: str, now: datetime,
-          ip: str, domain: str | None) -> str:
+          ip: str, domain: str | None, counters: throttle.LimiterCounters) -> str:
     """Send a code for ``purpose`` if ``identifier`` names an active account; return the
-    flow token either way (flushed, the caller commits)."""
-    citizen = accounts.find_by_identifier(session, identifier)
-    if citizen is None or citizen.status != CitizenStatus.ACTIVE or not citizen.phone:
+    flow token either way (flushed, the caller commits). Raises ``DailyLimit`` — for
+    accounts and decoys alike — once the subject had ``DAILY_SENDS`` codes today."""
+    citizen = _account(session, identifier)
+    key = _subject_key(citizen, identifier, secret_key)
+    if counters.hit("sends:" + key, DAY) > DAILY_SENDS or (
+            citizen is not None and _sent_today(session, citizen.phone, now) >= DAILY_SENDS):
+        audit.record(session, f"auth:{purpose}:code_requested", actor_type="anonymous",
+                     citizen_id=citizen.id if citizen else None, outcome="failure", ip=ip,
+                     details={"reason": "daily_limit"}, now=now)
+        raise DailyLimit
+    if citizen is None:
         decoy = one_time_codes.issue(session, purpose=purpose, phone="", secret_key=secret_key,
-                                     now=now, ip=ip)
+                                     now=now, ip=ip, payload={"subject": key})
         audit.record(session, f"auth:{purpose}:code_requested", actor_type="anonymous",
                      outcome="failure", ip=ip, details={"account": "none"}, now=now)
         return decoy.flow_token
     issued = one_time_codes.issue(session, purpose=purpose, phone=citizen.phone,
-                                  secret_key=secret_key, now=now, citizen_id=citizen.id, ip=ip)
-    sent = _send_code(session, issued.row, issued.code, domain=domain, now=now)
+                                  secret_key=secret_key, now=now, citizen_id=citizen.id, ip=ip,
+                                  payload={"subject": key})
+    _send_code(session, issued.row, issued.code, domain=domain)
     audit.record(session, f"auth:{purpose}:code_requested", actor_type="anonymous",
-                 citizen_id=citizen.id, ip=ip, details={"sent": sent}, now=now)
+                 citizen_id=citizen.id, ip=ip, details={"sent": True}, now=now)
     return issued.flow_token
 
 
 def resend(session: Session, row: OneTimeCode, *, secret_key: str, now: datetime,
-           domain: str | None) -> bool:
-    """A new code for the flow (False while throttled); decoys "resend" nothing."""
+           domain: str | None, counters: throttle.LimiterCounters) -> bool:
+    """A new code for the flow (False while throttled); decoys "resend" nothing. Raises
+    ``DailyLimit`` as ``start`` does."""
+    if one_time_codes.resend_wait(row, now=now) != 0:
+        return False
+    key = (row.payload or {}).get("subject", "")
+    if counters.hit("sends:" + key, DAY) > DAILY_SENDS or (
+            row.citizen_id is not None and _sent_today(session, row.phone, now) >= DAILY_SENDS):
+        raise DailyLimit
     code = one_time_codes.resend(session, row, secret_key=secret_key, now=now)
     if code is None:
         return False
     if row.citizen_id is not None:
-        _send_code(session, row, code, domain=domain, now=now)
+        _send_code(session, row, code, domain=domain)
     return True
 
 
-def _send_code(session: Session, row: OneTimeCode, code: str, *, domain: str | None,
-               now: datetime) -> bool:
-    sent_today = session.scalar(
+def _sent_today(session: Session, phone: str, now: datetime) -> int:
+    """Unlock and recovery codes texted to ``phone`` in the last day (the database's count,
+    for deployments whose counter storage is per process)."""
+    return int(session.scalar(
         select(func.coalesce(func.sum(OneTimeCode.sends), 0)).where(
-            OneTimeCode.phone == row.phone, OneTimeCode.purpose.in_((UNLOCK, RECOVERY)),
-            OneTimeCode.last_sent_at > now - timedelta(days=1)))
-    if sent_today > PHONE_DAILY_CAP:  # this row's own send is already counted
-        return False
+            OneTimeCode.phone == phone, OneTimeCode.purpose.in_((UNLOCK, RECOVERY)),
+            OneTimeCode.last_sent_at > now - DAY)) or 0)
+
+
+def _send_code(session: Session, row: OneTimeCode, code: str, *, domain: str | None) -> None:
     notify.send_sms(session, phone=row.phone, purpose=row.purpose, citizen_id=row.citizen_id,
                     body=one_time_codes.sms_body(code, purpose_vi=PURPOSE_VI[row.purpose],
                                                  domain=domain))
-    return True
+
+
+def _checkable(row: OneTimeCode | None, code: str | None, now: datetime) -> bool:
+    """Would ``one_time_codes.verify`` compare ``code`` (so count it against the subject)?"""
+    return (row is not None and row.consumed_at is None and now < row.expires_at
+            and row.attempts < one_time_codes.MAX_ATTEMPTS
+            and one_time_codes.normalize_code(code) is not None)
 
 
 def check_code(session: Session, flow_token: str | None, purpose: str, code: str | None, *,
-               secret_key: str, now: datetime, ip: str) -> tuple[CodeCheck, OneTimeCode | None]:
-    """Check the SMS code (audited); a correct one marks the flow verified."""
+               secret_key: str, now: datetime, ip: str,
+               counters: throttle.LimiterCounters) -> tuple[CodeCheck, OneTimeCode | None]:
+    """Check the SMS code (audited); a correct one marks the flow verified. Each check is
+    first counted against the subject's ``DAILY_CODE_CHECKS`` (``CodeCheck.LIMITED`` past
+    it, the code not compared)."""
+    row = one_time_codes.find(session, flow_token, purpose)
+    if _checkable(row, code, now):
+        assert row is not None
+        key = (row.payload or {}).get("subject", "")
+        if counters.hit("checks:" + key, DAY) > DAILY_CODE_CHECKS:
+            audit.record(session, f"auth:{purpose}:code:failure", actor_type="anonymous",
+                         citizen_id=row.citizen_id, outcome="failure", ip=ip,
+                         details={"reason": CodeCheck.LIMITED.value}, now=now)
+            session.flush()
+            return CodeCheck.LIMITED, row
     result, row = one_time_codes.verify(session, flow_token, purpose, code,
                                         secret_key=secret_key, now=now)
     if result is CodeCheck.OK and row is not None and row.citizen_id is None:
@@ -191,7 +267,9 @@ def second_factor(session: Session, flow: Flow, *, totp_code: str | None,
                   recovery_code: str | None, secret_key: str, now: datetime,
                   ip: str) -> tuple[Factor, int]:
     """The authenticator code (or a recovery code) of a citizen with TOTP; throttled on the
-    account's counter (its lock is ignored here: the phone was proven, and a reset lifts it).
+    account's counter — ``throttle.check`` claims the delay window before the code is looked
+    at, so parallel requests get one check per window (its lock is ignored here: the phone was
+    proven, and a reset lifts it).
     Returns the result and, when throttled, the seconds to wait."""
     citizen = flow.citizen
     verdict = throttle.check(citizen, now=now, honour_unlock=False)
@@ -215,13 +293,6 @@ def second_factor(session: Session, flow: Flow, *, totp_code: str | None,
     return result, 0
 
 
-def personal_values(citizen: Citizen) -> tuple[str, ...]:
-    """What a password must not be (as ``accounts.create_citizen`` checks it)."""
-    birthdate = citizen.birthdate
-    return (citizen.cccd, citizen.phone, "0" + citizen.phone[3:], birthdate.isoformat(),
-            birthdate.strftime("%d/%m/%Y"), birthdate.strftime("%d%m%Y"))
-
-
 def reset_password(session: Session, flow: Flow, new_password: str, *,
                    passwords: PasswordService, signer: id_tokens.Signer,
                    pairwise_secret: bytes, now: datetime, ip: str) -> list[int]:
@@ -231,7 +302,10 @@ def reset_password(session: Session, flow: Flow, new_password: str, *,
     citizen = flow.citizen
     if needs_second_factor(session, citizen) and not flow.second_factor_done:
         raise PermissionError("second factor missing")  # the view never gets here without it
-    password = check_new_password(new_password, personal_values=personal_values(citizen))
+    # The same policy as sign-up and password change (name and every birthdate format).
+    password = check_new_password(new_password, personal_values=personal_values(
+        cccd=citizen.cccd, phone=citizen.phone, birthdate=citizen.birthdate,
+        full_name=citizen.full_name))
     citizen.password_hash = passwords.hash(password)
     citizen.password_changed_at = now
     throttle.clear(citizen)

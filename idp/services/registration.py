@@ -3,8 +3,9 @@
 1. ``validate``: the form values, checked exactly like ``accounts.create_citizen`` does
    (CCCD format, CCCD ↔ birth year and gender, Vietnamese mobile, name, e-mail, commune).
 2. ``start``: a six-digit code to the phone (``one_time_codes``, purpose "register"), the
-   checked values waiting in the code's payload. At most ``notify.MAX_CODES_PER_PHONE`` codes
-   per phone per hour, whatever the flow.
+   checked values waiting in the code's payload. At most ``notify.MAX_CODES_PER_PHONE`` sign-up
+   codes per phone an hour and ``notify.MAX_CODES_PER_PHONE_PER_DAY`` a day — sign-up flows
+   only: the recovery codes an existing account received must not change this answer.
 3. ``confirm_code``: the code proves the phone. Only *now* is it checked whether the CCCD or
    phone already has an account: learning that costs a phone that receives the code, so the
    form cannot be used to test CCCD numbers one after another. The answer never shows the
@@ -45,7 +46,11 @@ class Taken(enum.StrEnum):
 
 
 class TooManyCodes(Exception):
-    """This phone received ``notify.MAX_CODES_PER_PHONE`` codes in the last hour."""
+    """This phone received too many sign-up codes: ``window`` is "hour" or "day"."""
+
+    def __init__(self, window: str = "hour") -> None:
+        super().__init__(window)
+        self.window = window
 
 
 @dataclass(frozen=True)
@@ -91,11 +96,12 @@ def validate(data: accounts.NewCitizen, *, today: date) -> Applicant:
 def start(session: Session, applicant: Applicant, *, secret_key: str, now: datetime,
           ip: str) -> one_time_codes.Issued:
     """Issue the code (the caller sends ``issued.code`` and commits)."""
-    if not notify.may_send_code(session, phone=applicant.phone, now=now):
+    limit = notify.phone_limit(session, phone=applicant.phone, now=now, purposes=(PURPOSE,))
+    if limit is not None:
         audit.record(session, "auth:sms:throttled", actor_type="anonymous", outcome="failure",
-                     ip=ip, details={"purpose": PURPOSE,
+                     ip=ip, details={"purpose": PURPOSE, "window": limit,
                                      "phone": ids.mask_phone(applicant.phone)}, now=now)
-        raise TooManyCodes
+        raise TooManyCodes(limit)
     issued = one_time_codes.issue(session, purpose=PURPOSE, phone=applicant.phone,
                                   secret_key=secret_key, now=now, ip=ip,
                                   payload=applicant.payload())
@@ -107,7 +113,7 @@ def start(session: Session, applicant: Applicant, *, secret_key: str, now: datet
 def resend(session: Session, row: OneTimeCode, *, secret_key: str, now: datetime,
            ip: str) -> str | None:
     """A new code for the flow, or None while throttled (per flow or per phone)."""
-    if not notify.may_send_code(session, phone=row.phone, now=now):
+    if not notify.may_send_code(session, phone=row.phone, now=now, purposes=(PURPOSE,)):
         return None
     code = one_time_codes.resend(session, row, secret_key=secret_key, now=now)
     if code is not None:

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from limits.storage import MemoryStorage
 from sqlalchemy import func, select, update
 
 from idp.extensions import db
 from idp.models import AuditEvent, Citizen, KnownDevice, OneTimeCode, SsoSession, Token
-from idp.services import recovery
+from idp.services import one_time_codes, recovery, throttle
 from idp.services.clock import utcnow
+from idp.services.one_time_codes import CodeCheck
 from tests.conftest import AuthActions, csrf_token
 from tests.support import second_factor as sf
 from tests.support.logout import receiver, sign_in, tokens_for
@@ -322,14 +325,178 @@ def test_wrong_and_expired_codes_do_not_open_the_flow(app, client, make_citizen)
     assert client.get("/forgot-password/new-password").status_code == 400
 
 
-def test_sms_to_one_phone_is_capped_per_day_silently(app, make_citizen):
-    """Beyond the per-number and per-IP limits (many addresses, both spellings): at most
-    ``PHONE_DAILY_CAP`` texts a day, and the screens do not change when the cap is hit."""
-    citizen = make_citizen()
+def counters() -> throttle.LimiterCounters:
+    return throttle.LimiterCounters(MemoryStorage())
+
+
+def start(app: Flask, identifier: str, store: throttle.LimiterCounters, n: int = 0) -> str:
     with app.app_context():
-        flows = [recovery.start(db.session, citizen.phone if n % 2 else citizen.cccd,
-                                purpose="recovery", secret_key="k" * 48, now=utcnow(),
-                                ip=f"10.0.0.{n}", domain=None) for n in range(12)]
+        flow = recovery.start(db.session, identifier, purpose="recovery", secret_key="k" * 48,
+                              now=utcnow(), ip=f"10.0.0.{n}", domain=None, counters=store)
         db.session.commit()
-    assert len(set(flows)) == 12  # every request got its flow, as always
-    assert len(sf.sms_messages(app, "recovery")) == recovery.PHONE_DAILY_CAP
+        return flow
+
+
+def test_codes_per_account_stop_at_the_daily_cap_visibly_for_accounts_and_decoys(
+        app, make_citizen):  # noqa: ANN001
+    """Many addresses, both spellings of one account: ``DAILY_SENDS`` codes a day, then no
+    code is issued at all — and an identifier without an account stops at the same count."""
+    citizen, store = make_citizen(), counters()
+    flows = [start(app, citizen.phone if n % 2 else citizen.cccd, store, n)
+             for n in range(recovery.DAILY_SENDS)]
+    assert len(set(flows)) == recovery.DAILY_SENDS
+    assert len(sf.sms_messages(app, "recovery")) == recovery.DAILY_SENDS
+    for identifier in (citizen.cccd, citizen.phone):
+        with pytest.raises(recovery.DailyLimit):
+            start(app, identifier, store)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OneTimeCode)) == \
+            recovery.DAILY_SENDS  # nothing issued past the cap
+    for n in range(recovery.DAILY_SENDS):
+        start(app, "019085999999", store, n)
+    with pytest.raises(recovery.DailyLimit):
+        start(app, "019085999999", store)
+    assert len(sf.sms_messages(app, "recovery")) == recovery.DAILY_SENDS
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_the_daily_cap_answers_the_same_with_and_without_an_account(
+        app, make_citizen, monkeypatch, known):  # noqa: ANN001
+    monkeypatch.setattr(recovery, "DAILY_SENDS", 2)
+    identifier = make_citizen().cccd if known else "019085999999"
+    for n in range(2):
+        browser = app.test_client()
+        browser.environ_base["REMOTE_ADDR"] = f"10.9.0.{n + 1}"
+        assert ask(browser, identifier).status_code == 302
+    refused = ask(app.test_client(), identifier)
+    assert refused.status_code == 429
+    assert "ngày mai" in refused.text and "UBND xã/phường" in refused.text
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def test_wrong_codes_are_capped_per_account_across_flows(app, make_citizen, monkeypatch):
+    """Five attempts per flow, but ``DAILY_CODE_CHECKS`` per account a day, CCCD and phone
+    flows together: then even the right code is not compared."""
+    monkeypatch.setattr(one_time_codes, "_new_code", lambda: "123456")
+    citizen, store = make_citizen(), counters()
+    results = []
+    with app.app_context():
+        for n in range(3):
+            flow = recovery.start(db.session, citizen.phone if n % 2 else citizen.cccd,
+                                  purpose="recovery", secret_key="k" * 48, now=utcnow(),
+                                  ip="10.0.0.1", domain=None, counters=store)
+            for _ in range(4):
+                results.append(recovery.check_code(
+                    db.session, flow, "recovery", "654321", secret_key="k" * 48, now=utcnow(),
+                    ip="10.0.0.1", counters=store)[0])
+        right, row = recovery.check_code(db.session, flow, "recovery", "123456",
+                                         secret_key="k" * 48, now=utcnow(), ip="10.0.0.1",
+                                         counters=store)
+        db.session.commit()
+        assert row.consumed_at is None
+    assert results[:recovery.DAILY_CODE_CHECKS] == [CodeCheck.WRONG] * recovery.DAILY_CODE_CHECKS
+    assert set(results[recovery.DAILY_CODE_CHECKS:]) == {CodeCheck.LIMITED}
+    assert right is CodeCheck.LIMITED
+
+
+def test_decoys_have_the_same_daily_code_cap(app):  # noqa: ANN001
+    store, results = counters(), []
+    with app.app_context():
+        for _ in range(3):
+            flow = recovery.start(db.session, "0912999888", purpose="recovery",
+                                  secret_key="k" * 48, now=utcnow(), ip="10.0.0.1", domain=None,
+                                  counters=store)
+            for _ in range(4):
+                results.append(recovery.check_code(
+                    db.session, flow, "recovery", "654321", secret_key="k" * 48, now=utcnow(),
+                    ip="10.0.0.1", counters=store)[0])
+        db.session.commit()
+    assert results.count(CodeCheck.WRONG) == recovery.DAILY_CODE_CHECKS
+    assert results[-1] is CodeCheck.LIMITED
+
+
+def test_the_daily_code_cap_page(app, make_citizen, monkeypatch):  # noqa: ANN001
+    monkeypatch.setattr(recovery, "DAILY_CODE_CHECKS", 1)
+    citizen, browser = make_citizen(), app.test_client()
+    ask(browser, citizen.cccd)
+    code = sf.last_sms_code(app, "recovery")
+    assert post(browser, "/forgot-password/code", code=wrong(code)).status_code == 400
+    limited = post(browser, "/forgot-password/code", code=code)
+    assert limited.status_code == 429 and "ngày mai" in limited.text
+
+
+def test_a_new_code_brings_no_new_attempts(app, make_citizen):  # noqa: ANN001
+    citizen, browser = make_citizen(), app.test_client()
+    ask(browser, citizen.cccd)
+    first = sf.last_sms_code(app, "recovery")
+    for _ in range(4):
+        assert post(browser, "/forgot-password/code", code=wrong(first)).status_code == 400
+    with app.app_context():  # the resend interval has passed
+        db.session.execute(update(OneTimeCode).values(
+            last_sent_at=utcnow() - timedelta(minutes=2)))
+        db.session.commit()
+    assert post(browser, "/forgot-password/resend").status_code == 302
+    second = sf.last_sms_code(app, "recovery")
+    last = post(browser, "/forgot-password/code", code=wrong(second))
+    assert last.status_code == 400 and "quá nhiều lần" in last.text  # the fifth, in all
+    assert post(browser, "/forgot-password/code", code=second).status_code == 400
+    assert client_flow_attempts(app) == one_time_codes.MAX_ATTEMPTS
+
+
+def client_flow_attempts(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(OneTimeCode.attempts))
+
+
+def test_parallel_code_guesses_get_five_comparisons_at_most(app, make_citizen):  # noqa: ANN001
+    """Twelve browsers sharing the flow's cookie guess at once (real database, threads):
+    the flow's attempts are reserved before each comparison."""
+    citizen, browser = make_citizen(), app.test_client()
+    ask(browser, citizen.cccd)
+    code = sf.last_sms_code(app, "recovery")
+    token = csrf_token(browser.get("/forgot-password/code").text)
+    cookie = browser.get_cookie("tnid").value
+    statuses, lock = [], threading.Lock()
+    barrier = threading.Barrier(12)
+
+    def guess(i: int) -> None:
+        other = app.test_client()
+        other.environ_base["REMOTE_ADDR"] = f"10.5.0.{i + 1}"
+        other.set_cookie("tnid", cookie)
+        barrier.wait()
+        response = other.post("/forgot-password/code",
+                              data={"csrf_token": token,
+                                    "code": f"{(int(code) + 1 + i) % 1_000_000:06d}"})
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Ten checks pass the account's daily count (the last two: 429); of those, only five
+    # reserve an attempt of the flow.
+    assert sorted(statuses) == [400] * recovery.DAILY_CODE_CHECKS + [429] * 2
+    assert client_flow_attempts(app) == one_time_codes.MAX_ATTEMPTS
+    with app.app_context():
+        failures = db.session.scalars(select(AuditEvent.details).where(
+            AuditEvent.action == "auth:recovery:code:failure")).all()
+    # Five reasoned failures ("wrong" x4, "too_many"), then seven refused without comparing.
+    assert sorted(d["reason"] for d in failures).count("wrong") == 4
+    assert post(browser, "/forgot-password/code", code=code).status_code == 400
+
+
+@pytest.mark.parametrize("password", ["NguyenVanAn", "Nguyễn Văn An", "19850312", "12/3/1985"])
+def test_reset_refuses_what_sign_up_refuses(app, make_citizen, password):  # noqa: ANN001
+    citizen, browser = make_citizen(), app.test_client()
+    through_code(app, browser, citizen.cccd)
+    refused = new_password(browser, password)
+    assert refused.status_code == 400
+    assert password_hash(app, citizen.id) == password_hash(app, citizen.id)
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "auth:password:reset")) is None

@@ -500,11 +500,40 @@ def test_registration_while_another_citizen_is_signed_in(app, client, auth, make
 
 
 def test_posts_are_rate_limited_per_ip(app_factory):
+    """Sending codes has the code flows' stricter per-IP limit (SMS pumping: 10 an hour);
+    typing the code has the sign-in one."""
     app = app_factory(TNID_LOGIN_RATE_LIMIT="3/minute")
     browser = english(app)
-    statuses = [step1(browser, cccd="1").status_code for _ in range(4)]
-    assert statuses == [400, 400, 400, 429]
+    statuses = [step1(browser, cccd="1").status_code for _ in range(11)]
+    assert statuses == [400] * 10 + [429]
     assert count(app, OneTimeCode) == 0
+
+
+def test_codes_to_one_phone_are_capped_per_day(app):  # noqa: ANN001
+    """Ten sign-up codes a day to one phone, whatever the hour."""
+    for n in range(10):
+        browser = english(app)
+        browser.environ_base["REMOTE_ADDR"] = f"10.3.0.{n + 1}"  # not the per-IP limit
+        assert step1(browser).status_code == 302
+        edit_flow(app, last_sent_at=utcnow() - timedelta(hours=2))  # out of the hour
+    response = step1(english(app))
+    assert response.status_code == 429 and "tomorrow" in response.text
+    assert count(app, OutboxMessage) == 10
+
+
+def test_recovery_codes_do_not_count_against_sign_up(app, make_citizen):
+    """The per-phone cap of sign-up counts sign-up codes only: recovery codes sent to an
+    account's phone (decoys send none) would otherwise tell whether the phone has an
+    account."""
+    from tests.functional.auth.test_forgot_password import ask
+
+    make_citizen(phone="0987654321")
+    for n in range(5):
+        browser = app.test_client()
+        browser.environ_base["REMOTE_ADDR"] = f"10.2.0.{n + 1}"
+        assert ask(browser, "0987654321").status_code == 302
+    assert count(app, OutboxMessage) == 5
+    assert step1(english(app)).status_code == 302
 
 
 def test_a_sign_in_from_another_browser_is_a_new_device(app, client):
