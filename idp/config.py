@@ -81,7 +81,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("TNID_NOTIFY_BACKEND", "outbox", "outbox | log | http: how SMS reach citizens. "
            "outbox only stores them (read with `tnid outbox`; start-up warns in production); "
            "log writes a log line (digits masked in production); http posts to the SMS "
-           "gateway below."),
+           "gateway below. log and http deliver in a background thread after the commit; "
+           "`tnid outbox deliver` retries (cron)."),
     Option("TNID_SMS_GATEWAY_URL", None, "URL the http backend POSTs each SMS to as JSON "
            "{to, text, id, purpose}; https required in production (loopback excepted)."),
     Option("TNID_SMS_GATEWAY_TOKEN", None, "Bearer token sent to the SMS gateway "

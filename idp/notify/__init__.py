@@ -10,42 +10,50 @@ Every message is recorded in ``outbox_messages``; the backend chosen by TNID_NOT
 then delivers it: ``outbox`` (default: stored only, read with ``tnid outbox`` and, in
 development, ``/dev/outbox``), ``log`` or ``http`` (an SMS gateway, see ``backends``).
 
-Delivery happens right *after* the caller's commit: a rolled-back transaction (whose code was
-never stored) sends nothing, and on SQLite the database is not held locked while the gateway
-answers. The outcome (``attempts``, ``delivered_at``, ``last_error``) is written back in a
-transaction of its own; a delivered message's codes are then blanked in the stored text, since
-the database has no further use for them. Bodies are written in Vietnamese by the caller.
+Delivery happens *after* the caller's commit and *outside the request* (``delivery``: a
+per-process queue and daemon thread): a rolled-back transaction (whose code was never stored)
+sends nothing, the database is not held while the gateway answers, and the page's timing does
+not depend on whether a text was sent (it would tell which identifiers have accounts). The
+outcome (``attempts``, ``delivered_at``, ``last_error``) is written back on the row; a
+delivered message's codes are then blanked in the stored text. Messages a dead process left
+undelivered are retried by ``tnid outbox deliver`` (cron). ``drain()`` waits for the queue
+(tests). Bodies are written in Vietnamese by the caller.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, func, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from idp.models import OneTimeCode, OutboxMessage
+from idp.notify import delivery
 from idp.notify.backends import Backend, Delivery, OutboxBackend, Outgoing, backend_for
+from idp.notify.delivery import drain
 from idp.services.clock import utcnow
 
 log = logging.getLogger("tnid.notify")
 
-# Nobody can SMS-bomb a number: at most this many codes to one phone per hour, all flows
-# (registration, sign-in, recovery, unlock) and resends counted together.
+# Nobody can SMS-bomb a number: at most this many codes to one phone per hour and per day,
+# resends included, counted over the flows the caller names (all flows by default). Sign-up
+# counts sign-up flows only: counting the recovery codes an account's phone received would
+# tell a stranger that the phone has an account (recovery has its own per-account cap, and
+# its decoys text nobody).
 MAX_CODES_PER_PHONE = 5
 CODE_WINDOW = timedelta(hours=1)
+MAX_CODES_PER_PHONE_PER_DAY = 10
+DAY_WINDOW = timedelta(days=1)
 
 _PENDING = "tnid.notify.pending"
-_CODES = re.compile(r"[0-9]{4,}")
 
-__all__ = ["MAX_CODES_PER_PHONE", "Backend", "Delivery", "Outgoing", "configured_backend",
-           "codes_sent_recently", "may_send_code", "send_sms"]
+__all__ = ["MAX_CODES_PER_PHONE", "MAX_CODES_PER_PHONE_PER_DAY", "Backend", "Delivery",
+           "Outgoing", "codes_sent_recently", "configured_backend", "drain", "may_send_code",
+           "phone_limit", "send_sms"]
 
 
 def send_sms(session: Session, *, phone: str, purpose: str, body: str,
@@ -60,8 +68,7 @@ def send_sms(session: Session, *, phone: str, purpose: str, body: str,
     session.add(message)
     session.flush()
     if backend.delivers:
-        outgoing = Outgoing(message.id, phone, message.purpose, body)
-        session.info.setdefault(_PENDING, []).append((backend, outgoing, session.get_bind()))
+        session.info.setdefault(_PENDING, []).append((backend, message.id, session.get_bind()))
     return message
 
 
@@ -79,43 +86,42 @@ def configured_backend() -> Backend:
     return cached
 
 
-def codes_sent_recently(session: Session, *, phone: str, now: datetime) -> int:
-    """Codes sent to ``phone`` in the last hour, resends included."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(OneTimeCode.sends), 0))
-        .where(OneTimeCode.phone == phone, OneTimeCode.last_sent_at > now - CODE_WINDOW))
-    return int(total or 0)
+def codes_sent_recently(session: Session, *, phone: str, now: datetime,
+                        window: timedelta = CODE_WINDOW,
+                        purposes: Collection[str] | None = None) -> int:
+    """Codes sent to ``phone`` in the last ``window``, resends included (of ``purposes``
+    only, when given)."""
+    query = (select(func.coalesce(func.sum(OneTimeCode.sends), 0))
+             .where(OneTimeCode.phone == phone, OneTimeCode.last_sent_at > now - window))
+    if purposes is not None:
+        query = query.where(OneTimeCode.purpose.in_(tuple(purposes)))
+    return int(session.scalar(query) or 0)
 
 
-def may_send_code(session: Session, *, phone: str, now: datetime) -> bool:
+def phone_limit(session: Session, *, phone: str, now: datetime,
+                purposes: Collection[str] | None = None) -> str | None:
+    """Which cap ``phone`` has reached: "day", "hour", or None (a code may be sent)."""
+    if codes_sent_recently(session, phone=phone, now=now, window=DAY_WINDOW,
+                           purposes=purposes) >= MAX_CODES_PER_PHONE_PER_DAY:
+        return "day"
+    if codes_sent_recently(session, phone=phone, now=now,
+                           purposes=purposes) >= MAX_CODES_PER_PHONE:
+        return "hour"
+    return None
+
+
+def may_send_code(session: Session, *, phone: str, now: datetime,
+                  purposes: Collection[str] | None = None) -> bool:
     """Ask before issuing or resending a code for ``phone``."""
-    return codes_sent_recently(session, phone=phone, now=now) < MAX_CODES_PER_PHONE
+    return phone_limit(session, phone=phone, now=now, purposes=purposes) is None
 
 
 @event.listens_for(Session, "after_commit")
 def _deliver_after_commit(session: Session) -> None:
-    for backend, outgoing, bind in session.info.pop(_PENDING, ()):
-        _deliver(backend, outgoing, bind)
+    for backend, message_id, bind in session.info.pop(_PENDING, ()):
+        delivery.enqueue(backend, message_id, bind)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
-
-
-def _deliver(backend: Backend, outgoing: Outgoing, bind: Engine) -> None:
-    try:
-        result = backend.deliver(outgoing)
-    except Exception:  # a backend bug must not turn into the citizen's error page
-        log.exception("sms backend failed", extra={"message_id": outgoing.id})
-        result = Delivery(False, "backend error")
-    values: dict = {"attempts": OutboxMessage.attempts + 1, "last_error": result.error}
-    if result.delivered:
-        values["delivered_at"] = utcnow()
-        values["body"] = _CODES.sub(lambda m: "*" * len(m[0]), outgoing.body)
-    try:
-        with bind.begin() as connection:
-            connection.execute(update(OutboxMessage)
-                               .where(OutboxMessage.id == outgoing.id).values(**values))
-    except SQLAlchemyError:
-        log.exception("could not record sms delivery", extra={"message_id": outgoing.id})

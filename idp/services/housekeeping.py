@@ -1,13 +1,14 @@
 """Removing state nobody can use any more: expired codes, tokens, sessions, pushed requests,
 assertion ids, deliveries, retired signing keys, SMS codes, QR sign-in requests, and sent
-messages past their retention. Run from cron with
-``tnid purge``; safe on several nodes at once (plain guarded DELETEs)."""
+messages past their retention — and the codes in stored messages once they are of no use.
+Run from cron with ``tnid purge``; safe on several nodes at once (plain guarded DELETEs and
+UPDATEs)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.models import (
@@ -22,6 +23,7 @@ from idp.models import (
     Token,
     UsedAssertion,
 )
+from idp.notify.delivery import CODE_IN_TEXT
 from idp.services import keys
 from idp.services.sso_sessions import SessionPolicy
 
@@ -35,6 +37,10 @@ QR_REQUEST_KEEP = timedelta(days=1)
 # Sent messages hold phone numbers (personal data): kept a month for support questions
 # ("I never got the code"), then deleted.
 OUTBOX_KEEP = timedelta(days=30)
+# A code in a stored text (the ``outbox`` backend keeps it in clear for /dev/outbox and
+# ``tnid outbox``) is useless after minutes; after a day it is blanked.
+CODE_TEXT_KEEP = timedelta(days=1)
+BLANKED_CODE = "••••••"
 
 
 def purge(session: Session, now: datetime, policy: SessionPolicy) -> dict[str, int]:
@@ -63,8 +69,28 @@ def purge(session: Session, now: datetime, policy: SessionPolicy) -> dict[str, i
         "outbox_messages": _delete(session, OutboxMessage,
                                    OutboxMessage.created_at < now - OUTBOX_KEEP),
         "signing_keys": keys.purge_unpublished(session, now),
+        "message_codes_blanked": blank_codes(session, now),
     }
     return removed
+
+
+def blank_codes(session: Session, now: datetime) -> int:
+    """Replace the six-digit codes in message texts older than ``CODE_TEXT_KEEP`` (the
+    delivering backends already masked theirs)."""
+    table = OutboxMessage.__table__.c
+    six_digits = (table.body.op("~")("[0-9]{6}") if session.get_bind().dialect.name ==
+                  "postgresql" else table.body.op("GLOB")("*[0-9][0-9][0-9][0-9][0-9][0-9]*"))
+    rows = session.execute(select(table.id, table.body).where(
+        table.created_at < now - CODE_TEXT_KEEP, six_digits)).all()
+    blanked = 0
+    for row in rows:
+        body = CODE_IN_TEXT.sub(BLANKED_CODE, row.body)
+        if body != row.body:
+            blanked += session.execute(
+                update(OutboxMessage.__table__)
+                .where(table.id == row.id, table.body == row.body)
+                .values(body=body)).rowcount or 0
+    return blanked
 
 
 def _delete(session: Session, model: type, where: object) -> int:

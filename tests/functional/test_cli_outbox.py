@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from idp import notify
 from idp.cli import cli
 from idp.extensions import db
+from idp.models import OutboxMessage
 from idp.services.clock import utcnow
 
 
@@ -75,3 +76,36 @@ def test_bad_options_fail_with_one_line(app, messages, tnid, args, message):
     result = tnid(*args)
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_deliver_retries_what_was_not_delivered(app_factory, config, monkeypatch):  # noqa: ANN001
+    """`tnid outbox deliver` (cron): the messages a gateway refused or a stopped process left
+    behind are sent with the configured backend, each once; fresh codes only."""
+    from idp.notify import backends
+
+    sent: list[str] = []
+    monkeypatch.setattr(backends.HttpBackend, "deliver",
+                        lambda self, m: sent.append(m.body) or backends.Delivery(True))
+    settings = {"TNID_NOTIFY_BACKEND": "http", "TNID_SMS_GATEWAY_URL": "http://127.0.0.1:9/"}
+    app = app_factory(**settings)
+    now = utcnow()
+    with app.app_context():
+        # Stored but never handed to a delivery thread (the process stopped): the rows only.
+        for body, age in (("ThaiNguyen ID: 123456 là mã", 1), ("ThaiNguyen ID: 654321 là mã", 20),
+                          ("ThaiNguyen ID: tài khoản đã mở khóa", 60)):
+            db.session.add(OutboxMessage(
+                channel="sms", recipient="+84912345678", purpose="unlock", body=body,
+                backend="http", attempts=0, created_at=now - timedelta(minutes=age)))
+        db.session.commit()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["outbox", "deliver"], env={**config, **settings},
+                           catch_exceptions=False)
+    assert result.exit_code == 0 and "Delivered 2" in result.output
+    assert sorted(sent) == ["ThaiNguyen ID: 123456 là mã", "ThaiNguyen ID: tài khoản đã mở khóa"]
+    again = runner.invoke(cli, ["outbox", "deliver"], env={**config, **settings})
+    assert "Delivered 0" in again.output and len(sent) == 2
+
+
+def test_deliver_with_the_outbox_backend_does_nothing(app, tnid):  # noqa: ANN001
+    result = tnid("deliver")
+    assert result.exit_code == 0 and "nothing to deliver" in result.output

@@ -93,3 +93,24 @@ def test_purge_removes_old_codes_qr_requests_and_messages(app, make_citizen, con
     assert removed["one_time_codes"] == 1 and removed["qr_sign_in_requests"] == 1
     assert removed["outbox_messages"] == 1
     assert count(app, OneTimeCode) == count(app, QrSignInRequest) == count(app, OutboxMessage) == 1
+
+
+def test_purge_blanks_codes_in_messages_older_than_a_day(app, config):  # noqa: ANN001
+    """The outbox backend keeps texts in clear for /dev/outbox and `tnid outbox`: fresh ones
+    stay readable, a day later their codes are blanked (times and dates untouched)."""
+    now = utcnow()
+    code_text = "ThaiNguyen ID: 482913 là mã xác minh.\n\n@id.example #482913"
+    notice = "ThaiNguyen ID: tài khoản đã tạm khóa lúc 14:05 22/11/2026."
+    with app.app_context():
+        for body, age in ((code_text, timedelta(hours=2)), (code_text, timedelta(days=2)),
+                          (notice, timedelta(days=2))):
+            db.session.add(OutboxMessage(recipient="+84912345678", purpose="register",
+                                         body=body, backend="outbox", created_at=now - age))
+        db.session.commit()
+    result = CliRunner().invoke(cli, ["purge", "--json"], env=config, catch_exceptions=False)
+    assert json.loads(result.output)["message_codes_blanked"] == 1
+    with app.app_context():
+        bodies = list(db.session.scalars(select(OutboxMessage.body).order_by(OutboxMessage.id)))
+    assert bodies[0] == code_text  # fresh: still useful
+    assert "482913" not in bodies[1] and bodies[1].count("••••••") == 2
+    assert bodies[2] == notice

@@ -12,13 +12,20 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from idp import notify
 from idp.config import ConfigError, load_settings
 from idp.extensions import db
 from idp.models import OutboxMessage
-from idp.notify.backends import HttpBackend, LogBackend, OutboxBackend, Outgoing, backend_for
+from idp.notify.backends import (
+    Delivery,
+    HttpBackend,
+    LogBackend,
+    OutboxBackend,
+    Outgoing,
+    backend_for,
+)
 from idp.services import one_time_codes
 from idp.services.clock import utcnow
 
@@ -194,6 +201,7 @@ def send(app, **kwargs: object) -> None:  # noqa: ANN001
     with app.app_context():
         notify.send_sms(db.session, phone=PHONE, purpose="register", body=BODY, **kwargs)
         db.session.commit()
+    assert notify.drain()  # delivery runs outside the request: wait for it
 
 
 def test_outbox_backend_stores_only(app):
@@ -234,6 +242,7 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(app_factory, gateway):
         notify.send_sms(db.session, phone=PHONE, purpose="register", body=BODY)
         db.session.rollback()
         db.session.commit()  # a later commit must not deliver the forgotten message
+    assert notify.drain()
     assert gateway.requests == [] and stored(app) == []
 
 
@@ -284,3 +293,75 @@ def test_resends_count_against_the_budget(app):
         assert notify.codes_sent_recently(db.session, phone=PHONE, now=now) == 5
         assert not notify.may_send_code(db.session, phone=PHONE, now=now)
         db.session.rollback()
+
+
+# --- delivery outside the request --------------------------------------------------------------
+
+
+class Held:
+    """A backend whose gateway answers only when the test lets it."""
+
+    name, delivers = "http", True
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def deliver(self, message: Outgoing) -> Delivery:
+        assert self.release.wait(10)
+        self.sent.append(message.body)
+        return Delivery(True)
+
+
+def test_the_commit_does_not_wait_for_the_gateway(app):
+    backend = Held()
+    with app.app_context():
+        notify.send_sms(db.session, phone=PHONE, purpose="register", body=BODY,
+                        backend=backend)
+        db.session.commit()  # returns while the gateway still holds the message
+    [message] = stored(app)
+    assert message.delivered_at is None and message.body == BODY
+    backend.release.set()
+    assert notify.drain()
+    [message] = stored(app)
+    assert backend.sent == [BODY] and message.delivered_at is not None
+    assert message.attempts == 1 and "123456" not in message.body
+
+
+def test_a_message_is_claimed_once_whatever_the_senders(app):
+    """Two nodes (or the thread and a cron run) on the same message: one sends it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from idp.notify import delivery
+
+    backend = Held()
+    backend.release.set()
+    with app.app_context():
+        message = notify.send_sms(db.session, phone=PHONE, purpose="register", body=BODY)
+        db.session.commit()
+        message_id, engine = message.id, db.engine
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = list(pool.map(lambda _: delivery.deliver_one(backend, message_id,
+                                                                    engine), range(4)))
+    assert outcomes.count(True) == 1 and backend.sent == [BODY]
+
+
+def test_pending_skips_codes_too_old_to_use(app):
+    from idp.notify import delivery
+
+    now = utcnow()
+    with app.app_context():
+        for purpose, body, age in (("register", BODY, 2), ("register", BODY, 30),
+                                   ("lockout", "tạm khóa lúc 14:05 22/11/2026", 30)):
+            notify.send_sms(db.session, phone=PHONE, purpose=purpose, body=body,
+                            backend=Held(), now=now - timedelta(minutes=age))
+        db.session.rollback()  # nothing queued: these are the "left behind" ones
+        for purpose, body, age in (("register", BODY, 2), ("register", BODY, 30),
+                                   ("lockout", "tạm khóa lúc 14:05 22/11/2026", 30)):
+            notify.send_sms(db.session, phone=PHONE, purpose=purpose, body=body,
+                            backend=OutboxBackend(), now=now - timedelta(minutes=age))
+        db.session.execute(update(OutboxMessage).values(backend="http"))
+        db.session.commit()
+        ids = delivery.pending(db.session, "http", now=now, max_age=timedelta(days=1))
+        purposes = [db.session.get(OutboxMessage, i).purpose for i in ids]
+    assert purposes == ["register", "lockout"]  # the 30-minute-old code is not sent
