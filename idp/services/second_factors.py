@@ -232,15 +232,20 @@ def send_sms_code(session: Session, citizen: Citizen, flow_token: str | None, *,
         and flow.attempts < one_time_codes.MAX_ATTEMPTS
     if usable and not resend:
         return Sent(flow_token, sent=False)
-    if flow is not None and flow.consumed_at is None and one_time_codes.resend_wait(
-            flow, now=now) != 0:
-        return Sent(flow_token, sent=False)  # too soon or too many for this flow
+    # A flow that can send no more (used, out of attempts or sends) gives way to a new one:
+    # the citizen has passed the password already, and every wrong code still counts on the
+    # account's throttle, so a new flow buys an attacker nothing.
+    wait = one_time_codes.resend_wait(flow, now=now) if flow is not None else None
+    if wait is None:
+        flow = None
+    elif wait > 0:
+        return Sent(flow_token, sent=False)  # too soon for this flow
     if not notify.may_send_code(session, phone=citizen.phone, now=now):
         audit.record(session, "auth:sms:throttled", actor_id=citizen.id, citizen_id=citizen.id,
                      outcome="failure", ip=ip, now=now,
                      details={"purpose": SMS_PURPOSE, "phone": mask_phone(citizen.phone)})
         return Sent(flow_token, sent=False, phone_capped=True)
-    if flow is not None and flow.consumed_at is None:
+    if flow is not None:
         code = one_time_codes.resend(session, flow, secret_key=secret_key, now=now)
         assert code is not None  # resend_wait said yes
     else:

@@ -295,6 +295,34 @@ def test_wrong_sms_codes_run_out(app, client, auth, rp, citizen):
     assert failures(app, "sms") == 1
 
 
+def test_a_spent_sms_flow_gives_way_to_a_new_code(app, client, auth, rp, citizen,
+                                                 signing_keys):
+    auth.login(citizen.cccd)
+    page, verifier = start(client, rp)
+    page = send_code(client, page)
+    right = last_sms_code(app)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        with app.app_context():  # let each try through the account's growing delay
+            db.session.execute(update(Citizen).values(
+                last_failure_at=utcnow() - timedelta(hours=1)))
+            db.session.commit()
+        submit(client, page, code=wrong)
+    with app.app_context():
+        db.session.execute(update(Citizen).values(last_failure_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    assert submit(client, page, code=right).status_code == 400  # this flow is spent
+    resent = client.post(_send_action(page), data={"csrf_token": csrf_token(page.text)})
+    assert resent.status_code == 302
+    assert len(sms_messages(app, "second_factor")) == 2  # a new flow, a new text
+    page = client.get(resent.headers["Location"])
+    with app.app_context():  # the account's delay still applies to the new code
+        db.session.execute(update(Citizen).values(last_failure_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    claims = finish(client, rp, submit(client, page, code=last_sms_code(app)), verifier)
+    assert claims["acr"] == ACR2
+
+
 # --- recovery codes ----------------------------------------------------------------------------
 
 
