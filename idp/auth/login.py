@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import make_response, redirect, render_template, request, session, url_for
+from flask import make_response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
-from idp.auth import bp, guard
+from idp.auth import bp, finish, guard
 from idp.auth.forms import LoginForm
 from idp.auth.interaction_view import app_language, interaction_context
-from idp.auth.sign_out import end_session
 from idp.extensions import db, limiter
 from idp.oidc import interaction
-from idp.services import accounts, audit, devices, sso_sessions
+from idp.services import accounts
 from idp.services.clock import utcnow
 from idp.web import current_session, deps
 
@@ -76,36 +75,13 @@ def _login(token: str | None, pending: interaction.Interaction | None) -> Respon
         form.password.data = ""
         return _refused(attempt, page)
 
-    citizen = attempt.citizen
-    assert citizen is not None
-    previous = current_session.current_sso()
-    if previous is not None and previous.citizen_id != citizen.id:
-        end_session(previous)  # another citizen's session: its apps are told (back-channel)
-        previous = None
-    cookie, sso = sso_sessions.start_session(
-        db.session, citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
-        ip=ip or "", user_agent=request.user_agent.string, now=now, continues=previous,
-    )
-    fresh = device_token is None
-    device_token = device_token or devices.new_token()
-    seen = devices.signed_in(db.session, citizen, device_token, known=attempt.known_device,
-                             fresh=fresh, user_agent=request.user_agent.string, ip=ip or "",
-                             now=now)
-    citizen_id, sid = citizen.id, sso.sid  # read before the commit expires them
-    audit.record(db.session, "auth:login:success", actor_id=citizen_id, citizen_id=citizen_id,
-                 ip=ip, client_id=pending.client_id if pending else None,
-                 details={"method": "pwd", "sid": sid, "known_device": attempt.device is not None,
-                          **seen.audit_details}, now=now)
-    db.session.commit()
-    log.info("account:login:success",
-             extra={"ip": ip, "citizen": str(citizen_id), "sid": sid, "method": "pwd"})
-    # New privilege level, new CSRF token (the old one may have been seen by someone else).
-    session.pop("csrf_token", None)
+    assert attempt.citizen is not None
     target = interaction.resume_url(token) if pending is not None else url_for("account.home")
-    response = make_response(redirect(target))
-    current_session.set_cookie(response, cookie)
-    guard.set_device_cookie(response, device_token)
-    return response
+    proof = finish.Proof(method="pwd", amr=["pwd"],
+                         details={"known_device": attempt.device is not None})
+    return finish.sign_in(attempt.citizen, proof, target=target,
+                          client_id=pending.client_id if pending else None,
+                          known_device=attempt.known_device)
 
 
 def _refused(attempt: accounts.SignInAttempt, page: dict) -> tuple[str, int] | Response:

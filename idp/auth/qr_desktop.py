@@ -22,17 +22,16 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
-from idp.auth import bp
+from idp.auth import bp, finish
 from idp.auth.interaction_view import app_language, expired_page, interaction_context
 from idp.auth.qr_forms import QrDoneForm
-from idp.auth.sign_out import end_session
 from idp.extensions import client_ip, db, limiter
 from idp.models import QrSignInRequest
 from idp.oidc import interaction
-from idp.services import qr_login, sso_sessions
+from idp.services import qr_login
 from idp.services.clock import utcnow
 from idp.services.qr_login import Refusal
-from idp.web import current_session, deps
+from idp.web import deps
 
 log = logging.getLogger("tnid.audit")
 
@@ -200,23 +199,13 @@ def qr_done() -> Response | tuple[str, int]:
 
 
 def _sign_in(done: qr_login.Completion) -> Response:
-    previous = current_session.current_sso()
-    if previous is not None and previous.citizen_id != done.citizen.id:
-        end_session(previous)  # another citizen's session in this browser: it ends first
-        previous = None
-    cookie, sso = sso_sessions.start_session(
-        db.session, done.citizen, amr=done.amr, acr=done.acr, ip=client_ip(),
-        user_agent=request.user_agent.string, now=utcnow(), continues=previous)
-    db.session.commit()
-    log.info("account:login:success", extra={"ip": client_ip(), "citizen": str(done.citizen.id),
-                                             "sid": sso.sid, "method": "qr"})
     # The browser keeps its value: a second "done" is then told "already used", not "another
     # browser". The request itself can never be completed again.
-    session.pop("csrf_token", None)  # new privilege level, new CSRF token
     pending = _pending_of(done.interaction)
     target = interaction.resume_url(done.interaction) if pending is not None \
         else url_for("account.home")
-    response = make_response(redirect(target, 303))
-    current_session.set_cookie(response, cookie)
-    return response
+    proof = finish.Proof(method="qr", amr=done.amr, acr=done.acr, notify_new_device=False)
+    return finish.sign_in(done.citizen, proof, target=target,
+                          client_id=pending.client_id if pending else None,
+                          redirect_status=303)
 

@@ -12,30 +12,26 @@ in another browser is an unknown flow. The rules are in ``services.registration`
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import flash, make_response, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp import notify
-from idp.auth import bp, code_flow, guard
+from idp.auth import bp, code_flow, finish
 from idp.auth.interaction_view import app_language, interaction_context
 from idp.auth.register_forms import CodeForm, NewPasswordForm, RegisterForm, ResendForm
-from idp.auth.sign_out import end_session
 from idp.extensions import db, limiter
 from idp.oidc import interaction
-from idp.services import accounts, devices, one_time_codes, registration, sso_sessions
+from idp.services import accounts, one_time_codes, registration
 from idp.services import identifiers as ids
 from idp.services.clock import utcnow
 from idp.services.identifiers import InvalidInput
 from idp.services.one_time_codes import CodeCheck
-from idp.web import current_session, deps
-
-log = logging.getLogger("tnid.audit")
+from idp.web import deps
 
 FLOW_KEY = "register_flow"
 
@@ -237,28 +233,13 @@ def register_password() -> Response | tuple[str, int]:
 
 
 def _sign_in(citizen) -> Response:  # noqa: ANN001
-    """As /login does: a fresh SSO session (amr pwd, one factor), a new CSRF token."""
-    previous = current_session.current_sso()
-    if previous is not None and previous.citizen_id != citizen.id:
-        end_session(previous)
-    cookie, sso = sso_sessions.start_session(
-        db.session, citizen, amr=["pwd"], acr=sso_sessions.ACR_ONE_FACTOR,
-        ip=request.remote_addr or "", user_agent=request.user_agent.string, now=utcnow())
-    # This browser is the citizen's first known device: signing in here later is no "new
-    # device" (and no SMS about one).
-    device_token = guard.device_token() or devices.new_token()
-    devices.signed_in(db.session, citizen, device_token, user_agent=request.user_agent.string,
-                      ip=request.remote_addr or "", now=utcnow())
-    db.session.commit()
-    log.info("account:register:success", extra={"ip": request.remote_addr,
-                                                "citizen": str(citizen.id), "sid": sso.sid})
+    """As /login does: a session with one factor (the password just chosen, the phone just
+    proved); this browser becomes the citizen's first device."""
     session.pop(FLOW_KEY, None)
-    session.pop("csrf_token", None)
     token = _token()
     if token is None:
         flash(_l("Your ThaiNguyen ID account is ready. Welcome!"), "info")
-    response = make_response(redirect(interaction.resume_url(token) if token
-                                       else url_for("account.home")))
-    current_session.set_cookie(response, cookie)
-    guard.set_device_cookie(response, device_token)
-    return response
+    pending = interaction.load(token) if token else None
+    target = interaction.resume_url(token) if token else url_for("account.home")
+    return finish.sign_in(citizen, finish.Proof(method="register", amr=["pwd"]), target=target,
+                          client_id=pending.client_id if pending else None)

@@ -68,12 +68,14 @@ class Seen:
 
 
 def signed_in(session: Session, citizen: Citizen, token: str, *, user_agent: str, ip: str,
-              now: datetime, known: KnownDevice | None = None, fresh: bool = False) -> Seen:
+              now: datetime, known: KnownDevice | None = None, fresh: bool = False,
+              notify_new: bool = True) -> Seen:
     """Record a successful sign-in from the browser holding ``token`` (flushed, not committed);
     tell the citizen by SMS when the browser is new and the account already had devices.
     ``known``: the row already found for this browser; ``fresh``: ``token`` was just made, so
-    no row can exist (each saves a query). The caller's sign-in audit entry records ``Seen``
-    (one entry per sign-in, not two)."""
+    no row can exist (each saves a query); ``notify_new``: False when the sign-in sends its
+    own notice (QR sign-in), so the citizen gets one text, not two. The caller's sign-in
+    audit entry records ``Seen`` (one entry per sign-in, not two)."""
     row = known if known is not None or fresh else find(session, citizen.id, token)
     if row is not None:
         if now - row.last_seen_at >= TOUCH_INTERVAL:
@@ -88,12 +90,13 @@ def signed_in(session: Session, citizen: Citizen, token: str, *, user_agent: str
     session.add(row)
     session.flush()
     label = describe(user_agent)
-    if had_devices and citizen.phone:
+    notified = had_devices and bool(citizen.phone) and notify_new
+    if notified:
         from idp import notify
 
         notify.send_sms(session, phone=citizen.phone, purpose="new_device",
                         citizen_id=citizen.id, body=new_device_sms(label, now))
-    return Seen(row, new=True, notified=had_devices and bool(citizen.phone))
+    return Seen(row, new=True, notified=notified)
 
 
 def new_device_sms(label: str, now: datetime) -> str:

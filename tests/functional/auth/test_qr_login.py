@@ -191,6 +191,14 @@ def test_desktop_signs_in_after_the_phone_picks_the_number(app, desktop, phone, 
                                "mã QR")
     actions = [a for a, _, _ in audit_actions(app) if a.startswith("auth:qr:")]
     assert actions == ["auth:qr:created", "auth:qr:approved", "auth:qr:completed"]
+    # Finished like every other sign-in: audited, and the desktop is now a known device
+    # (the QR text above is the citizen's notice; no second "new device" text).
+    [signed_in] = [d for a, _, d in audit_actions(app) if a == "auth:login:success"
+                   and d["method"] == "qr"]
+    assert signed_in["new_device"] is True and signed_in["device_notified"] is False
+    with app.app_context():
+        assert db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "new_device")).all() == []
 
 
 def test_a_two_factor_phone_gives_a_two_factor_session(app, desktop, citizen):
