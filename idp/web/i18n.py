@@ -1,6 +1,7 @@
 """Language choice: Vietnamese first, English second.
 
-Order: an explicit switch on the page (``?lang=``, remembered in the cookie session), the
+Order: an explicit switch on the page (``?lang=``, remembered in the cookie session; the
+sessionless API endpoints of ``idp.web.cookie_session`` honour it without remembering), the
 relying app's ``ui_locales`` (OIDC Core §3.1.2.1), the browser's Accept-Language, then
 Vietnamese.
 """
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 
+from idp.web.cookie_session import is_sessionless
+
 SUPPORTED = ("vi", "en")
 DEFAULT = "vi"
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
@@ -24,10 +27,13 @@ def select_locale() -> str:
     if not has_request_context():  # the `tnid` command and background work
         return DEFAULT
     chosen = request.args.get("lang", "")
-    if chosen in SUPPORTED:
+    if is_sessionless(request.path):  # an API endpoint: no cookie session to remember in
+        if chosen in SUPPORTED:
+            return chosen
+    elif chosen in SUPPORTED:
         session["lang"] = chosen
         return chosen
-    if session.get("lang") in SUPPORTED:
+    elif session.get("lang") in SUPPORTED:
         return session["lang"]
     for tag in request.args.get("ui_locales", "")[:200].split():
         primary = tag.split("-")[0].lower()

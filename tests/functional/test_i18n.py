@@ -251,6 +251,26 @@ def test_unsupported_lang_keeps_the_earlier_choice(client):
     assert _is_english(client.get("/login?lang=xx"))
 
 
+@pytest.mark.parametrize("path", ["/jwks", "/.well-known/openid-configuration",
+                                  "/userinfo", "/introspect", "/token"])
+def test_api_endpoints_honour_lang_without_the_cookie_session(client, path):
+    client.get("/login?lang=en")  # a remembered choice is a browser page's business
+    english = client.post(path, query_string={"lang": "en"}, headers={"Origin": "https://x.vn"})
+    default = client.post(path, headers={"Origin": "https://x.vn"})
+    assert "Set-Cookie" not in english.headers and "Set-Cookie" not in default.headers
+    assert "Vary" not in english.headers
+    if path in ("/jwks", "/.well-known/openid-configuration"):  # the origin check's page
+        assert english.json["error_description"] != default.json["error_description"]
+    with client.session_transaction() as session:
+        assert session["lang"] == "en"
+
+
+def test_a_page_that_only_starts_like_an_api_path_keeps_its_session(client):
+    page = client.get("/tokens", query_string={"lang": "en"})
+    assert page.status_code == 404
+    assert _is_english(client.get("/login"))
+
+
 def test_failed_sign_in_message_is_vietnamese_by_default(auth, make_citizen):
     citizen = make_citizen()
     response = auth.login(citizen.cccd, "sai mật khẩu rồi")
