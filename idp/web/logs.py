@@ -81,10 +81,19 @@ class JsonLinesHandler(logging.StreamHandler):
             super().emit(record)
             return
         try:
-            self._pending.append(self.format(record) + self.terminator)
+            line = self.format(record)
         except Exception:  # noqa: BLE001 — logging never raises into the request
             self.handleError(record)
             return
+        self._hold(line)
+
+    def emit_access_line(self, line: str) -> None:
+        """An access line already formatted (``log_request``'s short path)."""
+        with self.lock:
+            self._hold(line)
+
+    def _hold(self, line: str) -> None:  # called with self.lock held
+        self._pending.append(line + self.terminator)
         if len(self._pending) >= ACCESS_BUFFER_LINES:
             self.flush()
         elif len(self._pending) == 1:
@@ -152,13 +161,21 @@ def init_app(app: Flask) -> None:
         path = request.path
         if path.startswith("/static/"):
             return response
+        request_id = g.get("request_id")
         if access.isEnabledFor(logging.INFO):
             elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-            access.handle(_access_record({
-                "method": request.method, "path": path[:200],
-                "status": response.status_code, "ms": round(elapsed, 2),
-                "ip": request.remote_addr}))
-        response.headers["X-Request-Id"] = g.get("request_id", "")
+            fields = {"method": request.method, "path": path[:200],
+                      "status": response.status_code, "ms": round(elapsed, 2),
+                      "ip": request.remote_addr}
+            handler = _sole_json_handler(access)
+            if handler is not None:
+                # What JsonFormatter would write for the record, without building one.
+                handler.emit_access_line(_encode({
+                    "ts": _timestamp(time.time()), "level": "INFO", "logger": ACCESS_LOGGER,
+                    "msg": "request", "request_id": request_id, **fields}))
+            else:
+                access.handle(_access_record(fields))
+        response.headers["X-Request-Id"] = request_id if request_id is not None else ""
         return response
 
 
@@ -167,6 +184,22 @@ def new_request_id() -> str:
     X-Request-Id), so it comes from the ``random`` module's generator (seeded from the OS,
     re-seeded in every forked worker) rather than a getrandom() system call per request."""
     return f"{random.getrandbits(64):016x}"  # the module's generator: re-seeded on fork
+
+
+def _sole_json_handler(access: logging.Logger) -> JsonLinesHandler | None:
+    """The handler an access record would reach, when that is only ours as ``configure``
+    installs it (no filters, our formatter): then the line can be written directly. Any
+    other set-up (tests capturing logs, an operator's extra handler) gets the record."""
+    if access.handlers or access.filters or not access.propagate:
+        return None
+    root = logging.getLogger()
+    if root.filters or len(root.handlers) != 1:
+        return None
+    handler = root.handlers[0]
+    if type(handler) is not JsonLinesHandler or handler.filters \
+            or type(handler.formatter) is not JsonFormatter or handler.level > logging.INFO:
+        return None
+    return handler
 
 
 def _access_record(fields: dict[str, Any]) -> logging.LogRecord:

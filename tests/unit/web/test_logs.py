@@ -47,3 +47,42 @@ def test_a_full_buffer_is_written_without_waiting():
     for n in range(ACCESS_BUFFER_LINES):
         h.handle(record(ACCESS_LOGGER, "request", path=f"/{n}"))
     assert len(lines(stream)) == ACCESS_BUFFER_LINES
+
+
+def test_the_short_access_line_is_the_line_the_formatter_writes(monkeypatch):
+    """With only our handler installed, ``log_request`` writes the access line itself; it
+    must read exactly as the formatted record would (same keys, same order)."""
+    from flask import Flask
+
+    from idp.web import logs
+
+    h, stream = handler()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [h])
+    monkeypatch.setattr(root, "level", logging.INFO)
+    monkeypatch.setattr(logging.getLogger(ACCESS_LOGGER), "handlers", [])
+    app = Flask(__name__)
+    logs.init_app(app)
+    app.add_url_rule("/ping", "ping", lambda: "pong")
+    assert logs._sole_json_handler(logging.getLogger(ACCESS_LOGGER)) is h
+    response = app.test_client().get("/ping", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    h.flush()
+    [short] = lines(stream)
+    assert short["request_id"] == response.headers["X-Request-Id"]
+
+    monkeypatch.setattr(logs, "_sole_json_handler", lambda _access: None)  # the record path
+    app.test_client().get("/ping", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    h.flush()
+    [_, by_record] = lines(stream)
+    assert list(short) == list(by_record)
+    for key in ("level", "logger", "msg", "method", "path", "status", "ip"):
+        assert short[key] == by_record[key]
+    assert short == {**short, "level": "INFO", "logger": ACCESS_LOGGER, "msg": "request",
+                     "method": "GET", "path": "/ping", "status": 200, "ip": "10.0.0.7"}
+
+
+def test_any_other_handler_gets_the_access_record(caplog):
+    from idp.web import logs
+
+    with caplog.at_level(logging.INFO):
+        assert logs._sole_json_handler(logging.getLogger(ACCESS_LOGGER)) is None
