@@ -20,7 +20,7 @@ from idp.extensions import db, limiter
 from idp.models import Client, Token
 from idp.oidc import bp, context
 from idp.oidc.grants.authorization_code import CLIENT_AUTH_METHODS
-from idp.oidc.server import PROTOCOL_COLUMNS, is_client_id, remember_client
+from idp.oidc.server import AUTHENTICATION_COLUMNS, is_client_id, remember_client
 from idp.oidc.token import _error
 from idp.oidc.userinfo import method_not_allowed
 from idp.services import claims, tokens
@@ -134,7 +134,7 @@ def claimed_client_id(oauth_request: OAuth2Request) -> str | None:
     return basic_id or oauth_request.form.get("client_id")
 
 
-_CLIENT_AND_TOKEN = PreparedRead(tokens.client_with_access_token(PROTOCOL_COLUMNS))
+_CLIENT_AND_TOKEN = PreparedRead(tokens.client_with_access_token(AUTHENTICATION_COLUMNS))
 
 
 def prefetch_client_and_token(oauth_request: OAuth2Request) -> None:
@@ -149,7 +149,7 @@ def prefetch_client_and_token(oauth_request: OAuth2Request) -> None:
     with reader(db) as connection:
         mapping = _CLIENT_AND_TOKEN.first(connection, {
             "client_id": client_id, "digest": tokens.digest(token_string)})
-    remember_client(client_id, mapping)
+    remember_client(client_id, mapping, AUTHENTICATION_COLUMNS)
     token = tokens.access_token_of(mapping) if mapping is not None else None
     if token is not None:
         g.tnid_prefetched_token = Prefetched(token_string, Found(token, "access_token"))

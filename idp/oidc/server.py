@@ -10,6 +10,7 @@ import base64
 import binascii
 import secrets
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
@@ -159,20 +160,34 @@ def is_client_id(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable()
 
 
-def remember_client(client_id: str, mapping: object | None) -> None:
+def remember_client(client_id: str, mapping: object | None,
+                    columns: list | None = None) -> None:
     """What ``query_client`` would find, read by a caller in a statement of its own
-    (``mapping``: the ``PROTOCOL_COLUMNS`` labelled ``clients_<name>``, None: no enabled
-    client has that id)."""
+    (``mapping``: ``columns`` — by default ``PROTOCOL_COLUMNS`` — labelled
+    ``clients_<name>``; None: no enabled client has that id). With fewer columns the client
+    answers only what needs them: the caller must be the request's only user of it."""
     client = None
     if mapping is not None:
-        client = ClientView(**{c.name: mapping[f"clients_{c.name}"] for c in PROTOCOL_COLUMNS})
+        names = _labels(tuple(columns if columns is not None else PROTOCOL_COLUMNS))
+        client = ClientView(**{name: mapping[label] for name, label in names})
     g.setdefault("tnid_clients", {})[client_id] = client
+
+
+@lru_cache(maxsize=8)
+def _labels(columns: tuple) -> tuple[tuple[str, str], ...]:
+    return tuple((c.name, f"clients_{c.name}") for c in columns)
 
 
 # What the protocol reads of a client (not its timestamps: SQLite datetimes are slow to parse).
 PROTOCOL_COLUMNS = [c for c in Client.__table__.columns
                     if c.name not in ("created_at", "updated_at", "created_via",
                                       "registration_access_token_hash")]
+# What authenticating a client at introspection or revocation reads of it, for each of the
+# confidential methods: the id, the secret's hash (client_secret_basic, client_secret_post),
+# the registered method (``check_endpoint_auth_method``) and the keys (private_key_jwt).
+# Enabled clients only (the query's own condition), so ``disabled_at`` is not read.
+AUTHENTICATION_COLUMNS = [Client.__table__.c[name] for name in (
+    "client_id", "client_secret_hash", "token_endpoint_auth_method", "jwks", "jwks_uri")]
 _ENABLED_CLIENT = select(*PROTOCOL_COLUMNS).where(
     Client.__table__.c.client_id == bindparam("client_id"),
     Client.__table__.c.disabled_at.is_(None))

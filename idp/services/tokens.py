@@ -334,8 +334,10 @@ def client_with_access_token(client_columns: list, view: str = "introspection") 
     authenticates a client and then looks up one of its tokens reads, in one round trip.
     Another client's token is never joined."""
     prepared = VIEWS[view]
+    # The token's own client is this client: its columns the view needs are read once.
+    wanted = {c.name for c in client_columns}
     token_side = [c for c in prepared.by_hash["access_token"].selected_columns
-                  if c.table is not _clients]
+                  if c.table is not _clients or c.name not in wanted]
     joined = (_clients
               .outerjoin(_tokens, (_tokens.c.client_id == _clients.c.client_id)
                          & (_tokens.c.access_token_hash == bindparam("digest")))

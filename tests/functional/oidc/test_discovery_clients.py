@@ -166,6 +166,32 @@ def test_introspection_auth_methods(app, client, citizen, doc, signing_keys):
             assert response.json["active"] is True, method
 
 
+
+def test_introspection_auth_methods_naming_the_client_in_the_form(app, client, citizen, doc,
+                                                                   signing_keys):
+    """With ``client_id`` in the form, introspection reads the client and the token in one
+    statement (only the columns authentication needs): every method still authenticates,
+    a wrong secret or a replayed assertion still fails."""
+    for method in ("client_secret_basic", "client_secret_post", "private_key_jwt"):
+        rp, fields = authenticated_app(app, method)
+        token = tokens_for(client, rp, citizen.cccd, scope="openid",
+                           auth=fields(doc["token_endpoint"]))
+        once = {"client_id": rp.client_id, **(fields(doc["introspection_endpoint"]) or {})}
+        path = endpoint(doc, "introspection_endpoint")
+        first = call(client, rp, path, {"token": token["access_token"]}, once) \
+            if method != "client_secret_basic" else \
+            client.post(path, data={"token": token["access_token"], "client_id": rp.client_id},
+                        headers=basic(rp))
+        assert first.json["active"] is True, method
+        assert first.json["client_id"] == rp.client_id, method
+        if method == "private_key_jwt":
+            replay = call(client, rp, path, {"token": token["access_token"]}, once)
+            assert replay.json["error"] == "invalid_client"
+        elif method == "client_secret_post":
+            wrong = call(client, rp, path, {"token": token["access_token"]},
+                         {**once, "client_secret": "not-the-secret"})
+            assert wrong.json["error"] == "invalid_client"
+
 # --- logout --------------------------------------------------------------------------------------
 
 
