@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
@@ -17,8 +18,9 @@ from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
-from flask import Flask, g
+from flask import Flask, Response, current_app, g
 from flask import request as flask_request
+from flask.json.provider import DefaultJSONProvider
 from flask.wrappers import Request
 from sqlalchemy import bindparam, select
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
@@ -82,8 +84,10 @@ class OmitEmptyRequest(FlaskOAuth2Request):
         # Not FlaskOAuth2Request.__init__: it rebuilds request.url (IRI round trips) on every
         # token request, and authlib only checks the scheme of it.
         OAuth2Request.__init__(self, request.method,
-                               f"{request.scheme}://{request.host}{request.path}",
-                               headers=request.headers)
+                               f"{request.scheme}://{request.host}{request.path}")
+        # Set after: authlib's ``headers or {}`` would count the WSGI environ's headers
+        # (EnvironHeaders has no cheaper truth test) on every request.
+        self.headers = request.headers
         self._request = request
         self._form = _without_empty(request.form)
         self.payload = _Payload(CombinedMultiDict([_without_empty(request.args), self._form]))
@@ -108,6 +112,14 @@ class TnidAuthorizationServer(AuthorizationServer):
     def get_error_uri(self, request: object, error: object) -> None:
         return None
 
+    def handle_response(self, status_code: int, payload: object, headers: list) -> Response:
+        """authlib's Flask response, with the app's JSON settings (``flask.json.dumps``) held
+        in one encoder per app instead of a new one built by ``json.dumps`` per response:
+        the same bytes."""
+        if isinstance(payload, dict):
+            payload = _json_encoder(current_app.json).encode(payload)
+        return Response(payload, status=status_code, headers=headers)
+
     def authenticate_client(self, request: OAuth2Request, methods: list[str],
                             endpoint: str = "token") -> Client:
         """authlib's client authentication, made strict at the edges (RFC 6749 §2.3.1):
@@ -128,6 +140,19 @@ class TnidAuthorizationServer(AuthorizationServer):
                 status_code=401 if request.auth_method == "client_secret_basic" else 400,
                 description="'client_id' does not name the authenticated client.")
         return client
+
+
+@lru_cache(maxsize=8)
+def _json_encoder(provider: object) -> json.JSONEncoder:
+    if type(provider) is not DefaultJSONProvider:  # pragma: no cover — an app's own provider
+        return _ProviderEncoder(provider)
+    return json.JSONEncoder(default=provider.default, ensure_ascii=provider.ensure_ascii,
+                            sort_keys=provider.sort_keys)
+
+
+class _ProviderEncoder:
+    def __init__(self, provider: object) -> None:
+        self.encode = provider.dumps
 
 
 def _basic_credentials(header: str | None) -> bool | None:
