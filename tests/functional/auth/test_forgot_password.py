@@ -478,9 +478,11 @@ def test_parallel_code_guesses_get_five_comparisons_at_most(app, make_citizen): 
         thread.start()
     for thread in threads:
         thread.join()
-    # Ten checks pass the account's daily count (the last two: 429); of those, only five
-    # reserve an attempt of the flow.
-    assert sorted(statuses) == [400] * recovery.DAILY_CODE_CHECKS + [429] * 2
+    # At most ten checks pass the account's daily count (429 past it); only five reserve an
+    # attempt of the flow. A request that finds the flow's attempts already spent is refused
+    # without touching the daily count, so how many see 429 depends on the interleaving.
+    assert len(statuses) == 12 and set(statuses) <= {400, 429}
+    assert statuses.count(429) <= 12 - recovery.DAILY_CODE_CHECKS
     assert client_flow_attempts(app) == one_time_codes.MAX_ATTEMPTS
     with app.app_context():
         failures = db.session.scalars(select(AuditEvent.details).where(
