@@ -22,7 +22,8 @@ from werkzeug.wrappers import Response
 
 from idp.auth import guard
 from idp.auth.interaction_view import app_language, interaction_context
-from idp.auth.recovery_forms import IdentifierForm, ResendCodeForm, SmsCodeForm
+from idp.auth.recovery_forms import IdentifierForm
+from idp.auth.register_forms import CodeForm, ResendForm
 from idp.extensions import db, limiter
 from idp.models import OneTimeCode
 from idp.oidc import interaction
@@ -144,7 +145,7 @@ def _domain() -> str | None:
 def _code_page(screens: Screens, row: OneTimeCode, status: int = 200,
                **values: object) -> tuple[str, int]:
     return page("auth/recovery_code.html", status,
-                form=values.pop("form", None) or SmsCodeForm(), resend_form=ResendCodeForm(),
+                form=values.pop("form", None) or CodeForm(), resend_form=ResendForm(),
                 title=screens.title, action=url(screens.code), resend_action=url(screens.resend),
                 start_url=url(screens.start), attempts_left=one_time_codes.attempts_left(row),
                 resend_wait=one_time_codes.resend_wait(row, now=utcnow()), **values)
@@ -160,7 +161,7 @@ def code_view(screens: Screens, done: Callable[[recovery.Flow], Response]
     if row.consumed_at is not None:
         verified = recovery.verified_flow(db.session, flow_token, screens.purpose, now=utcnow())
         return done(verified) if verified is not None else ended()
-    form = SmsCodeForm()
+    form = CodeForm()
     if request.method == "GET":
         return _code_page(screens, row, form=form)
     if not form.validate_on_submit():
@@ -186,7 +187,7 @@ def code_view(screens: Screens, done: Callable[[recovery.Flow], Response]
 
 
 def resend_view(screens: Screens) -> Response | tuple[str, int]:
-    form = ResendCodeForm()
+    form = ResendForm()
     row = one_time_codes.find(db.session, session.get(screens.flow_key), screens.purpose)
     if row is None or row.consumed_at is not None:
         return ended()

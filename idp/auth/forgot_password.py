@@ -22,7 +22,8 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp.auth import bp, code_flow, guard
-from idp.auth.recovery_forms import ResetPasswordForm, SecondFactorForm
+from idp.auth.recovery_forms import SecondFactorForm
+from idp.auth.register_forms import NewPasswordForm
 from idp.extensions import db, limiter
 from idp.services import recovery
 from idp.services.clock import utcnow
@@ -130,7 +131,7 @@ def forgot_password_new() -> Response | tuple[str, int]:
         return code_flow.ended()
     if recovery.needs_second_factor(db.session, flow.citizen) and not flow.second_factor_done:
         return code_flow.go("auth.forgot_password_second_factor")
-    form = ResetPasswordForm()
+    form = NewPasswordForm()
     values = {"form": form, "action": code_flow.url("auth.forgot_password_new")}
     if request.method == "GET":
         return code_flow.page("auth/recovery_new_password.html", **values)

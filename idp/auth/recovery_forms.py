@@ -1,10 +1,11 @@
-"""Forms of the unlock and forgot-password screens (flask-wtf: CSRF on every form)."""
+"""Forms of the unlock and forgot-password screens (flask-wtf: CSRF on every form). The code,
+resend and new-password forms are sign-up's (``idp.auth.register_forms``)."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -16,19 +17,6 @@ class IdentifierForm(FlaskForm):
         render_kw={"autocomplete": "username", "inputmode": "tel", "autocapitalize": "off",
                    "spellcheck": "false"},
     )
-
-
-class SmsCodeForm(FlaskForm):
-    code = StringField(
-        _l("Verification code"),
-        validators=[DataRequired(_l("Please enter the 6-digit code.")), Length(max=32)],
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric",
-                   "pattern": "[0-9 ]*", "maxlength": "12"},
-    )
-
-
-class ResendCodeForm(FlaskForm):
-    """Only the CSRF token: asking for a new code is a deliberate POST."""
 
 
 class SecondFactorForm(FlaskForm):
@@ -43,19 +31,4 @@ class SecondFactorForm(FlaskForm):
         validators=[Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters",
                    "spellcheck": "false"},
-    )
-
-
-class ResetPasswordForm(FlaskForm):
-    password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(_l("Please choose a password.")),
-                    Length(max=1024, message=_l("The password must have at most 256 "
-                                                "characters."))],
-        render_kw={"autocomplete": "new-password", "aria-describedby": "password-hint"},
-    )
-    confirm = PasswordField(
-        _l("Type the password again"),
-        validators=[DataRequired(_l("Please type the password again.")), Length(max=1024)],
-        render_kw={"autocomplete": "new-password"},
     )

@@ -81,6 +81,7 @@ class NewPasswordForm(FlaskForm):
     )
     confirm = PasswordField(
         _l("Type the password again"),
-        validators=[DataRequired(_l("Please type the password a second time."))],
+        validators=[DataRequired(_l("Please type the password a second time.")),
+                    Length(max=1024)],
         render_kw={"autocomplete": "new-password"},
     )
