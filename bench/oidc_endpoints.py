@@ -17,16 +17,11 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import queue
 import re
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -36,23 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import loadgen  # noqa: E402
+from bench.instance import instance, pin_self, server  # noqa: E402
 
 FLOORS = {"discovery": 2000, "jwks": 2000, "sso authorize (prompt=none)": 400,
           "token (code exchange)": 400, "userinfo": 1500, "refresh": 360,
           "introspection": 1500}
 PASSWORD = "bench-password-2025"
 REDIRECT = "https://bench.example.vn/cb"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def pin_self(cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > cpu:
-        os.sched_setaffinity(0, {cpu})
 
 
 def prepare(env: dict[str, str]) -> dict[str, str]:
@@ -85,24 +70,6 @@ with app.app_context():
     return json.loads(out.strip().splitlines()[-1])
 
 
-def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
-    command = ["taskset", "-c", "0", sys.executable, "-m", "gunicorn", "--workers", str(workers),
-               "--worker-class", "gthread", "--threads", str(threads), "--bind",
-               f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning",
-               "--chdir", str(ROOT), "wsgi:app"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return server
-        except requests.RequestException:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
-
-
 def sign_in(base: str) -> str:
     """A real sign-in through the page; returns the SSO cookie header value."""
     browser = requests.Session()
@@ -121,40 +88,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    if shutil.which("taskset") is None:
-        raise SystemExit("taskset (util-linux) is needed to pin the server to one vCPU")
 
-    workdir = Path(tempfile.mkdtemp(prefix="tnid-bench-"))
-    postgres = None
-    if args.db == "postgresql":
-        from tests.support.postgres import TemporaryPostgres
-
-        postgres = TemporaryPostgres()
-        database_url = postgres.start()
-    else:
-        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "TNID_ENV": "development", "TNID_ISSUER": base,
-           "TNID_DATABASE_URL": database_url, "TNID_SECRET_KEY": secrets.token_urlsafe(48),
-           "TNID_INSTANCE_PATH": str(workdir),
-           # INFO keeps the JSON access log on, as in production; BENCH_LOG_LEVEL=WARNING
-           # shows what it costs.
-           "TNID_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
-           # Codes are made in one scenario and spent in the next: give them time.
-           "TNID_CODE_LIFETIME_SECONDS": "600", "TNID_LOGIN_RATE_LIMIT": "1000/minute",
-           "PYTHONPATH": str(ROOT)}
-    app = prepare(env)
-    server = start_server(env, port, args.workers, args.threads)
-    pin_self(1)
-    try:
-        results = run_scenarios(base, app, sign_in(base), args)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if postgres:
-            postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    # Codes are made in one scenario and spent in the next: give them time.
+    settings = {"TNID_CODE_LIFETIME_SECONDS": "600", "TNID_LOGIN_RATE_LIMIT": "1000/minute"}
+    with instance(args.db, prefix="tnid-bench-", settings=settings) as bench:
+        app = prepare(bench.env)
+        with server(bench.env, bench.port, args.workers, args.threads):
+            pin_self(1)
+            results = run_scenarios(bench.base, app, sign_in(bench.base), args)
     print(f"\nThaiNguyen ID on {args.db}; server pinned to vCPU 0 ({args.workers} gunicorn "
           f"gthread workers x {args.threads} threads), load on vCPU 1, concurrency "
           f"{args.concurrency}, {args.seconds:.0f} s per scenario. Figures are per vCPU.\n")

@@ -21,11 +21,8 @@ import argparse
 import os
 import queue
 import re
-import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import urlencode
@@ -36,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import loadgen  # noqa: E402
-from bench.oidc_endpoints import free_port, pin_self, start_server  # noqa: E402
+from bench.instance import instance, pin_self, server  # noqa: E402
 
 PASSWORD = "bench mật khẩu 2025"
 TARGET = 25.0  # sign-ins per second per vCPU (issue 4, Performance)
@@ -149,47 +146,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    if shutil.which("taskset") is None:
-        raise SystemExit("taskset (util-linux) is needed to pin the server to one vCPU")
 
-    workdir = Path(tempfile.mkdtemp(prefix="tnid-bench-signin-"))
-    postgres = None
-    if args.db == "postgresql":
-        from tests.support.postgres import TemporaryPostgres
-
-        postgres = TemporaryPostgres()
-        database_url = postgres.start()
-    else:
-        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "TNID_ENV": "development", "TNID_ISSUER": base,
-           "TNID_DATABASE_URL": database_url, "TNID_SECRET_KEY": secrets.token_urlsafe(48),
-           "TNID_INSTANCE_PATH": str(workdir),
-           "TNID_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
-           "TNID_LOGIN_RATE_LIMIT": "1000000/minute",  # one client address for all browsers
-           "PYTHONPATH": str(ROOT)}
-    server = None
-    try:
-        seed(env, args.citizens)
-        hash_rate, params = raw_hash_rate(env, 3.0)
-        server = start_server(env, port, args.workers, args.threads)
-        pin_self(1)
-        # Enough browsers for the run even if it were three times faster than the hash.
-        ready = browsers(base, int(hash_rate * args.seconds * 3) + 50, args.citizens)
-        requests.get(f"{base}/login")  # warm
-        cpu_before = cpu_seconds(server.pid)
-        result = loadgen.run("password sign-in (POST /login)", base, _drain(ready),
-                             seconds=args.seconds, concurrency=args.concurrency,
-                             check=lambda status, body: status == 302)
-        server_cpu = cpu_seconds(server.pid) - cpu_before
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
-        if postgres:
-            postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    settings = {"TNID_LOGIN_RATE_LIMIT": "1000000/minute"}  # one client address for all browsers
+    with instance(args.db, prefix="tnid-bench-signin-", settings=settings) as bench:
+        seed(bench.env, args.citizens)
+        hash_rate, params = raw_hash_rate(bench.env, 3.0)
+        with server(bench.env, bench.port, args.workers, args.threads) as process:
+            pin_self(1)
+            # Enough browsers for the run even if it were three times faster than the hash.
+            ready = browsers(bench.base, int(hash_rate * args.seconds * 3) + 50, args.citizens)
+            requests.get(f"{bench.base}/login")  # warm
+            cpu_before = cpu_seconds(process.pid)
+            result = loadgen.run("password sign-in (POST /login)", bench.base, _drain(ready),
+                                 seconds=args.seconds, concurrency=args.concurrency,
+                                 check=lambda status, body: status == 302)
+            server_cpu = cpu_seconds(process.pid) - cpu_before
     cpu_ms = server_cpu * 1000 / result.count if result.count else float("nan")
     hash_ms = 1000 / hash_rate
     print(f"\nThaiNguyen ID on {args.db}; server pinned to vCPU 0 ({args.workers} gunicorn "
