@@ -28,6 +28,9 @@ class OutboxMessage(Base):
     )
     backend: Mapped[str] = mapped_column(String(10))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a sender claimed it (notify.delivery): nobody else sends it until the outcome is
+    # written or the lease runs out.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

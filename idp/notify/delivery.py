@@ -2,8 +2,9 @@
 
 ``notify.send_sms`` stores the message with the caller's transaction; once that commits, the
 message ids go to a small in-process queue served by one daemon thread (started lazily, and
-again in a forked worker). The thread reads the row by id, *claims* it (a guarded
-``attempts + 1`` UPDATE, so two nodes or a cron run never both send it), asks the backend,
+again in a forked worker). The thread reads the row by id, *claims* it (a guarded UPDATE
+that sets ``claimed_at``: until the outcome is written, or the lease runs out, no other
+thread, node or cron run sends it), asks the backend,
 and writes the outcome (``delivered_at`` or ``last_error``; a delivered message's codes are
 blanked). Everything lives in the database, so a message whose process died is sent by any
 node's ``tnid outbox deliver`` (``pending`` + ``deliver_one``).
@@ -24,7 +25,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,6 +40,8 @@ _CODES = re.compile(r"[0-9]{4,}")
 # notices ("14:05 22/11/2026") never match.
 CODE_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{6}(?![0-9])")
 MAX_ATTEMPTS = 5
+# Longer than any gateway timeout: a claim older than this belongs to a sender that died.
+CLAIM_LEASE = timedelta(minutes=2)
 # A code is worth delivering while it can still be used (``one_time_codes.LIFETIME``).
 CODE_RETRY_AGE = timedelta(minutes=5)
 _MESSAGES = OutboxMessage.__table__.c
@@ -55,12 +58,15 @@ def deliver_one(backend: Backend, message_id: int, engine: Engine) -> bool | Non
                                      .where(_MESSAGES.id == message_id)).first()
         if row is None or row.delivered_at is not None:
             return None
-        with engine.begin() as connection:  # claim: one sender per attempt, whatever node
+        now = utcnow()
+        with engine.begin() as connection:  # claim: one sender at a time, whatever node
             won = connection.execute(
                 update(OutboxMessage.__table__)
                 .where(_MESSAGES.id == message_id, _MESSAGES.delivered_at.is_(None),
-                       _MESSAGES.attempts == row.attempts)
-                .values(attempts=_MESSAGES.attempts + 1)).rowcount
+                       _MESSAGES.attempts == row.attempts,
+                       or_(_MESSAGES.claimed_at.is_(None),
+                           _MESSAGES.claimed_at < now - CLAIM_LEASE))
+                .values(attempts=_MESSAGES.attempts + 1, claimed_at=now)).rowcount
         if won != 1:
             return None
     except SQLAlchemyError:
@@ -71,7 +77,8 @@ def deliver_one(backend: Backend, message_id: int, engine: Engine) -> bool | Non
     except Exception:  # a backend bug must not stop the other messages
         log.exception("sms backend failed", extra={"message_id": message_id})
         result = Delivery(False, "backend error")
-    values: dict = {"last_error": result.error}
+    # The outcome ends the claim: a failed message may be claimed again (a retry).
+    values: dict = {"last_error": result.error, "claimed_at": None}
     if result.delivered:
         values["delivered_at"] = utcnow()
         values["body"] = _CODES.sub(lambda m: "*" * len(m[0]), row.body)

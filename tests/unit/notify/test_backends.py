@@ -346,6 +346,32 @@ def test_a_message_is_claimed_once_whatever_the_senders(app):
     assert outcomes.count(True) == 1 and backend.sent == [BODY]
 
 
+def test_a_message_being_sent_is_not_claimed_again(app):
+    """A second sender that reads the row after the first one's claim, while the gateway
+    still holds the first send, must not send it again (a duplicate text)."""
+    from idp.notify import delivery
+
+    backend = Held()
+    with app.app_context():
+        message = notify.send_sms(db.session, phone=PHONE, purpose="register", body=BODY)
+        db.session.commit()
+        message_id, engine = message.id, db.engine
+        first = threading.Thread(target=delivery.deliver_one,
+                                 args=(backend, message_id, engine))
+        first.start()
+        for _ in range(1000):  # until the first sender's claim is visible
+            db.session.expire_all()
+            if db.session.get(OutboxMessage, message_id).claimed_at is not None:
+                break
+            threading.Event().wait(0.01)
+        assert delivery.deliver_one(backend, message_id, engine) is None
+        backend.release.set()
+        first.join()
+    assert backend.sent == [BODY]
+    [stored_message] = stored(app)
+    assert stored_message.delivered_at is not None and stored_message.claimed_at is None
+
+
 def test_pending_skips_codes_too_old_to_use(app):
     from idp.notify import delivery
 
