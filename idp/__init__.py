@@ -111,11 +111,12 @@ def detach_limiter_middleware(app: Flask, limiter: object) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp import account, auth, oidc, ops
+    from idp import account, admin, auth, oidc, ops
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
     from idp.web import dev_outbox
 
     app.register_blueprint(dev_outbox.bp)  # 404 in production

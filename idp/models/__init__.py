@@ -6,6 +6,7 @@ from idp.models.citizen import Citizen, CitizenStatus
 from idp.models.client import Client
 from idp.models.consent import Consent
 from idp.models.device import KnownDevice
+from idp.models.identity import ActivationCode, IdentityVerification
 from idp.models.notification import OutboxMessage
 from idp.models.oauth import AuthorizationCode, Token
 from idp.models.protocol_state import (
@@ -19,11 +20,13 @@ from idp.models.qr_login import QrSignInRequest
 from idp.models.second_factor import RecoveryCode, TotpCredential
 from idp.models.signing_key import SigningKey
 from idp.models.sso_session import SsoSession
+from idp.models.staff import StaffAccount, StaffCommune, StaffRole
 from idp.models.verification import OneTimeCode
 
 __all__ = [
-    "AuditEvent", "AuthorizationCode", "Base", "Citizen", "CitizenStatus", "Client", "Consent",
-    "InitialAccessToken", "KnownDevice", "LogoutDelivery", "OneTimeCode", "OutboxMessage",
-    "PushedAuthorizationRequest", "QrSignInRequest", "RecoveryCode", "SessionClient",
-    "SigningKey", "SsoSession", "Token", "TotpCredential", "UsedAssertion",
+    "ActivationCode", "AuditEvent", "AuthorizationCode", "Base", "Citizen", "CitizenStatus",
+    "Client", "Consent", "IdentityVerification", "InitialAccessToken", "KnownDevice",
+    "LogoutDelivery", "OneTimeCode", "OutboxMessage", "PushedAuthorizationRequest",
+    "QrSignInRequest", "RecoveryCode", "SessionClient", "SigningKey", "SsoSession",
+    "StaffAccount", "StaffCommune", "StaffRole", "Token", "TotpCredential", "UsedAssertion",
 ]

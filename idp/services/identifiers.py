@@ -209,6 +209,20 @@ def normalize_full_name(raw: str) -> str:
     return name
 
 
+_FOLD_TABLE = str.maketrans({"đ": "d", "Đ": "d"})
+
+
+def fold_name(raw: str) -> str:
+    """Lower case, without diacritics, single-spaced: "Nguyễn  Văn Ánh" -> "nguyen van anh".
+
+    Stored beside the full name (``Citizen.name_folded``, indexed) so that staff can find
+    "Nguyễn Văn A" by typing "nguyen van a": a prefix search is an index range scan.
+    """
+    decomposed = unicodedata.normalize("NFD", raw.translate(_FOLD_TABLE))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.translate(_FOLD_TABLE).lower().split())
+
+
 def split_vietnamese_name(full_name: str) -> tuple[str, str]:
     """("Nguyễn", "Văn An"): the middle name goes with the given name, as usual in Vietnam."""
     parts = full_name.split()

@@ -103,9 +103,10 @@ def test_downgrade_to_base_then_upgrade_on_fresh_database(fresh_engine: Engine):
     assert schema_diff(fresh_engine) == []
     with fresh_engine.begin() as connection:
         connection.execute(text(
-            "INSERT INTO citizens (id, cccd, full_name, birthdate, gender, phone, "
+            "INSERT INTO citizens (id, cccd, full_name, name_folded, birthdate, gender, phone, "
             "identity_level, status, created_at, updated_at) VALUES (:id, '019085000001', "
-            "'Nguyễn Văn An', '1985-03-12', 'male', '+84912345678', 1, 'active', "
+            "'Nguyễn Văn An', 'nguyen van an', '1985-03-12', 'male', '+84912345678', 1, "
+            "'active', "
             ":now, :now)"),
             {"id": uuid.uuid4().hex if fresh_engine.dialect.name == "sqlite"
              else str(uuid.uuid4()), "now": datetime(2025, 8, 15)},
@@ -322,3 +323,19 @@ def test_prepared_reads_fire_engine_events_and_raise_sqlalchemy_errors(app: Flas
             event.remove(engine, "before_cursor_execute", record)
     assert seen and "no_such_table" in seen[0]
     assert "s3cr3t-value" not in str(raised.value)  # parameters stay out of error logs
+
+
+def test_migration_0006_folds_existing_names(fresh_engine: Engine):
+    database.upgrade(fresh_engine, "0005")
+    citizen_id = uuid.uuid4()
+    with fresh_engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO citizens (id, cccd, full_name, birthdate, gender, phone, "
+            "identity_level, status, created_at, updated_at) VALUES (:id, '019085000001', "
+            "'Đặng Thị Ánh', '1985-03-12', 'female', '+84912345678', 1, 'active', :now, :now)"),
+            {"id": citizen_id.hex if fresh_engine.dialect.name == "sqlite" else str(citizen_id),
+             "now": datetime(2025, 8, 15)},
+        )
+    database.upgrade(fresh_engine, "head")
+    with fresh_engine.connect() as connection:
+        assert connection.scalar(text("SELECT name_folded FROM citizens")) == "dang thi anh"
