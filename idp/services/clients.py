@@ -96,6 +96,14 @@ def disable_client(session: Session, client: Client, now: datetime) -> None:
     session.flush()
 
 
+def enable_client(session: Session, client: Client) -> None:
+    """Let a disabled app authenticate again. What disabling revoked stays revoked (citizens
+    sign in again), and the app gets no registration access token back: a dynamically
+    registered app that must manage itself again needs a new one (``tnid clients``)."""
+    client.disabled_at = None
+    session.flush()
+
+
 def find_client(session: Session, client_id: str) -> Client | None:
     """The app with this client_id, disabled or not (callers check ``disabled_at``)."""
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 \

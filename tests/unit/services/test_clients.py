@@ -396,6 +396,20 @@ def test_disable_keeps_the_first_date_and_revokes_tokens(session: Session):
     assert fresh(session, other.client_id).disabled_at is None
 
 
+def test_enable_after_disable_keeps_tokens_revoked(session: Session):
+    client, secret = create(session)
+    session.add(Token(client_id=client.client_id, scope="openid",
+                      access_token_hash="9" * 64, access_expires_at=NOW))
+    clients.issue_registration_access_token(session, client)
+    clients.disable_client(session, client, NOW)
+    clients.enable_client(session, client)
+    session.commit()
+    row = fresh(session, client.client_id)
+    assert row.disabled_at is None and row.check_client_secret(secret)
+    assert row.registration_access_token_hash is None  # not given back
+    assert session.scalar(select(Token.revoked_at)) == NOW
+
+
 def test_find_and_list(session: Session):
     first, _ = create(session)
     second, _ = create(session, name_vi="Y tế")
