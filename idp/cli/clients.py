@@ -7,6 +7,7 @@ hashes are stored.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,6 +39,9 @@ OPTION_OF = {
     "lifetime": "--expires-in-hours", "uses": "--uses", "note": "--note",
 }
 MAX_JWKS_FILE = 64 * 1024
+# --client-id: a fixed id lets a deployment script register its app idempotently. Unreserved
+# URI characters only (it travels in URLs and forms); never a leading "-" (an option).
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_.~][A-Za-z0-9_.~-]{2,63}")
 
 
 @click.group()
@@ -73,22 +77,32 @@ def clients() -> None:
 @click.option("--grant-type", "grant_types", type=click.Choice(GRANT_TYPES), multiple=True,
               help="Repeat for several. Default: authorization_code (+ refresh_token with "
                    "offline_access).")
+@click.option("--client-id", "fixed_id", default=None,
+              help="Use this client_id (3-64 letters, digits, . _ ~ -) instead of a random one.")
 @click.option("--if-not-exists", is_flag=True,
-              help="If an enabled app has this --name, print it (without secret) and exit 0.")
+              help="If an enabled app has this --name (or this --client-id), print it (without "
+                   "secret) and exit 0.")
 @click.option("--json", "as_json", is_flag=True, help="Print client_id, client_secret and "
               "the registered metadata as JSON.")
 @with_app
 def create(app: Flask, jwks_file: Path | None, grant_types: tuple[str, ...],
-           if_not_exists: bool, as_json: bool, **fields: Any) -> None:
+           fixed_id: str | None, if_not_exists: bool, as_json: bool, **fields: Any) -> None:
     """Register an app. Its secret is printed now and never again."""
     spec = ClientSpec(jwks=_read_jwks(jwks_file) if jwks_file else None,
                       grant_types=grant_types or None, **fields)
     production = deps.settings().is_production
+    if fixed_id is not None and not CLIENT_ID_PATTERN.fullmatch(fixed_id):
+        fail("--client-id: use 3 to 64 letters, digits, '.', '_', '~' or '-', not starting "
+             "with '-'.")
     try:
         values = service.validate(spec, production=production)
-        existing = _enabled_by_name(values["name_vi"]) if if_not_exists else None
+        existing = _existing(fixed_id, values["name_vi"]) if if_not_exists else None
         if existing is None:
+            if fixed_id is not None and service.find_client(db.session, fixed_id) is not None:
+                fail(f"--client-id: {fixed_id} is already registered.")
             client, secret = service.create_client(db.session, spec, production=production)
+            if fixed_id is not None:
+                client.client_id = fixed_id
             db.session.commit()
     except InvalidInput as error:
         db.session.rollback()
@@ -240,6 +254,16 @@ def _find(client_id: str) -> Client:
     if client is None:
         fail(f"No client with client_id {client_id!r}.")
     assert client is not None
+    return client
+
+
+def _existing(fixed_id: str | None, name_vi: str) -> Client | None:
+    """--if-not-exists: the app with that --client-id (which must be enabled), else by name."""
+    if fixed_id is None:
+        return _enabled_by_name(name_vi)
+    client = service.find_client(db.session, fixed_id)
+    if client is not None and client.disabled_at is not None:
+        fail(f"--client-id: {fixed_id} is registered but disabled.")
     return client
 
 
