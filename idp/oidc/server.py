@@ -36,7 +36,7 @@ from idp.oidc.grants.client_credentials import ClientCredentialsGrant
 from idp.oidc.grants.openid import OpenIDCodeExtension, OpenIDRefreshExtension
 from idp.oidc.grants.refresh_token import RefreshTokenGrant
 from idp.oidc.pkce import S256CodeChallenge
-from idp.services import tokens
+from idp.services import audit, tokens
 from idp.services.clock import utcnow
 from idp.services.scopes import SUPPORTED_SCOPES
 from idp.web import deps
@@ -219,11 +219,20 @@ _ENABLED_CLIENT = select(*PROTOCOL_COLUMNS).where(
 
 
 def save_token(token: dict, request: OAuth2Request) -> None:
+    citizen_id = request.user.id if request.user else None
+    now = utcnow()
     tokens.save_token(
-        db.session, token, client=request.client,
-        citizen_id=request.user.id if request.user else None, now=utcnow(),
+        db.session, token, client=request.client, citizen_id=citizen_id, now=now,
         lifetimes=context.lifetimes(), code=request.authorization_code,
         previous=request.refresh_token,
+    )
+    # Which app received which personal data, and when: the audit trail records every
+    # issuance with the scopes given (committed with the tokens, or not at all).
+    audit.record(
+        db.session, "oidc:token:issued", actor_type="client",
+        actor_id=request.client.client_id, citizen_id=citizen_id,
+        client_id=request.client.client_id, ip=flask_request.remote_addr, now=now,
+        details={"grant_type": request.payload.grant_type, "scope": token.get("scope", "")},
     )
 
 

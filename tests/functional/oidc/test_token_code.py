@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.models import SsoSession, Token
-from idp.services import tokens
+from idp.models import AuditEvent, SsoSession, Token
+from idp.services import audit, tokens
 from idp.services.clock import epoch
 from tests.support.oidc import verify
 from tests.support.token_endpoint import (
@@ -81,6 +81,18 @@ def test_client_secret_basic(app, client, citizen, signing_keys):
     claims = verify(client, body["id_token"], rp.client_id)
     assert claims["sub"] == str(citizen.id)
     assert_userinfo_works(client, body, str(citizen.id))
+
+
+def test_each_issuance_is_in_the_audit_trail_with_its_scopes(app, client, citizen,
+                                                             signing_keys):
+    rp = app_for(app)
+    exchange(client, rp, get_code(client, rp))
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "oidc:token:issued")).one()
+        assert (entry.client_id, entry.citizen_id) == (rp.client_id, citizen.id)
+        assert entry.details == {"grant_type": "authorization_code", "scope": "openid profile"}
+        assert audit.verify_chain(db.session)[1] is None
 
 
 def test_client_secret_post(app, client, citizen, signing_keys):

@@ -23,10 +23,10 @@ def _context(app: Flask) -> Iterator[None]:
 def _append(n: int) -> list[int]:
     ids = []
     for i in range(n):
-        entry = audit.record(db.session, "account:login", actor_id=f"citizen-{i}",
+        entry_id = audit.record(db.session, "account:login", actor_id=f"citizen-{i}",
                              citizen_id=uuid.uuid4(), ip="203.0.113.7",
                              details={"method": "pwd", "n": i})
-        ids.append(entry.id)
+        ids.append(entry_id)
     db.session.commit()
     return ids
 
