@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from idp.models import AuditEvent
@@ -26,6 +26,15 @@ from idp.services.clock import utcnow
 
 GENESIS = "0" * 64
 AUDIT_LOCK_ID = 7_019_2026  # any number, distinct from the migration lock
+
+
+# Built once: statements with bound parameters compile once and are served from the cache.
+_TABLE = AuditEvent.__table__
+_APPEND = insert(_TABLE).returning(_TABLE.c.id)
+_TAIL_BEFORE = (select(_TABLE.c.hash).where(_TABLE.c.id < bindparam("entry_id"))
+                .order_by(_TABLE.c.id.desc()).limit(1))
+_SEAL = (update(_TABLE).where(_TABLE.c.id == bindparam("entry_id"))
+         .values(prev_hash=bindparam("prev_hash"), hash=bindparam("hash")))
 
 
 def record(
@@ -55,17 +64,14 @@ def record(
         "ip": (ip or None) and ip[:45], "client_id": client_id,
         "details": dict(details or {}),
     }
-    table = AuditEvent.__table__
     # The INSERT takes SQLite's writer lock before the tail is read; the placeholder hash is
     # unique so that two entries can never collide before their real hashes are set.
     entry_id = session.execute(
-        insert(table).values(**values, prev_hash=GENESIS, hash=secrets.token_hex(32))
-        .returning(table.c.id)).scalar_one()
-    previous = session.scalar(select(table.c.hash).where(table.c.id < entry_id)
-                              .order_by(table.c.id.desc()).limit(1))
+        _APPEND, {**values, "prev_hash": GENESIS, "hash": secrets.token_hex(32)}).scalar_one()
+    previous = session.scalar(_TAIL_BEFORE, {"entry_id": entry_id})
     values.update(id=entry_id, prev_hash=previous or GENESIS)
-    session.execute(update(table).where(table.c.id == entry_id)
-                    .values(prev_hash=values["prev_hash"], hash=_hash(values)))
+    session.execute(_SEAL, {"entry_id": entry_id, "prev_hash": values["prev_hash"],
+                            "hash": _hash(values)})
     return entry_id
 
 
