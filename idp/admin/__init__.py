@@ -60,3 +60,4 @@ def access_denied(error: staff_access.AccessDenied):  # noqa: ANN201
 # Each screen is its own module; importing it registers its views (one line per module).
 from idp.admin import home  # noqa: E402, F401, I001
 from idp.admin import login  # noqa: E402, F401, I001
+from idp.admin import staff as staff_screen  # noqa: E402, F401, I001

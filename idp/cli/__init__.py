@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from idp.cli.admins import admins
 from idp.cli.citizens import citizens
 from idp.cli.clients import clients
 from idp.cli.demo import demo
@@ -34,6 +35,7 @@ def cli() -> None:
 cli.add_command(init)
 cli.add_command(serve)
 cli.add_command(citizens)
+cli.add_command(admins)
 cli.add_command(clients)
 cli.add_command(demo)
 cli.add_command(keys)

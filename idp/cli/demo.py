@@ -8,8 +8,8 @@ from flask import Flask
 from idp import database
 from idp.cli.common import fail, with_app
 from idp.extensions import db
-from idp.models import Citizen
-from idp.services import accounts, totp
+from idp.models import Citizen, StaffAccount
+from idp.services import accounts, staff_accounts, totp
 from idp.services.clock import utcnow
 from idp.web import deps
 
@@ -38,6 +38,34 @@ DEMO_TOTP_PASSWORD = "binh-thai-nguyen-demo-2025"
 DEMO_TOTP_KEY = "TNIDDEMOKEY234567TNIDDEMOKEY2345"
 
 
+# Demo staff of the console (/admin/login), with authenticator apps already set up on fixed,
+# printed keys (demo only). (username, display name, role, communes, password, key)
+DEMO_STAFF = [
+    ("admin", "Quản trị viên tỉnh", "superadmin", [], "admin-thai-nguyen-demo-2025",
+     "TNIDADMINKEY234567TNIDADMINKEY23"),
+    ("canbo.sangmoc", "Cán bộ xã Sảng Mộc", "officer", ["05719"], "canbo-sang-moc-demo-2025",
+     "TNIDCANBOKEY234567TNIDCANBOKEY23"),
+    ("kiemtoan", "Kiểm toán viên", "auditor", [], "kiem-toan-thai-nguyen-2025",
+     "TNIDAUDITKEY234567TNIDAUDITKEY23"),
+]
+
+
+def _seed_staff(username: str, display_name: str, role: str, communes: list[str],
+                password: str, key: str) -> StaffAccount:
+    now = utcnow()
+    staff = staff_accounts.find(db.session, username)
+    if staff is None:
+        staff = staff_accounts.create_staff(
+            db.session, username, role, communes, password, passwords=deps.passwords(),
+            display_name=display_name, now=now)
+    else:  # keep the printed password and key true even if someone changed them
+        staff.password_hash = deps.passwords().hash(password)
+        staff.disabled_at = None
+    staff_accounts.enable_with_secret(db.session, staff, key,
+                                      secret_key=deps.settings().secret_key, now=now)
+    return staff
+
+
 def _seed(new: accounts.NewCitizen, password: str) -> Citizen:
     citizen = accounts.find_by_identifier(db.session, new.cccd)
     if citizen is None:
@@ -61,6 +89,8 @@ def demo(app: Flask) -> None:
     # The printed key is always the one that works (also after someone turned it off).
     totp.enable_with_secret(db.session, second, DEMO_TOTP_KEY,
                             secret_key=deps.settings().secret_key, now=utcnow())
+    for entry in DEMO_STAFF:
+        _seed_staff(*entry)
     db.session.commit()
     issuer = deps.settings().issuer
     key_groups = totp.group_key(DEMO_TOTP_KEY)
@@ -87,5 +117,25 @@ def demo(app: Flask) -> None:
             "",
             "  SMS codes are stored, not sent: read them with `tnid outbox` (or /dev/outbox).",
             "",
+            f"  Staff console  {issuer}/admin/login  (password, then a code from the "
+            "authenticator app)",
+            *_staff_lines(),
         ])
     )
+
+
+def _staff_lines() -> list[str]:
+    roles = {"superadmin": "province administrator", "officer": "commune officer of "
+             "Xã Sảng Mộc (05719)", "auditor": "auditor, read-only"}
+    lines: list[str] = []
+    for username, _name, role, _communes, password, key in DEMO_STAFF:
+        lines += [
+            "",
+            f"  Staff        {username}  ({roles[role]})",
+            f"  Username     {username}",
+            f"  Password     {password}",
+            f"  Staff key    {totp.group_key(key)}",
+            "  Code now     .venv/bin/python -c 'import pyotp; "
+            f"print(pyotp.TOTP(\"{key}\").now())'",
+        ]
+    return [*lines, ""]
