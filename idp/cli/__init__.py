@@ -11,6 +11,7 @@ import sys
 import click
 
 from idp.cli.admins import admins
+from idp.cli.audit import audit
 from idp.cli.citizens import citizens
 from idp.cli.clients import clients
 from idp.cli.demo import demo
@@ -41,6 +42,7 @@ cli.add_command(demo)
 cli.add_command(keys)
 cli.add_command(logout)
 cli.add_command(purge)
+cli.add_command(audit)
 cli.add_command(outbox)
 
 
