@@ -61,3 +61,4 @@ def access_denied(error: staff_access.AccessDenied):  # noqa: ANN201
 from idp.admin import home  # noqa: E402, F401, I001
 from idp.admin import login  # noqa: E402, F401, I001
 from idp.admin import staff as staff_screen  # noqa: E402, F401, I001
+from idp.admin import apps, app_edit, app_actions  # noqa: E402, F401, I001

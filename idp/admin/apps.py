@@ -1,0 +1,64 @@
+"""Relying apps in the console: the list (/admin/apps) and one app's page with its usage
+(/admin/apps/<client_id>). Superadmins and auditors read them; officers get 403.
+
+Registering, editing and the actions (rotate secret, disable, enable) are in ``app_edit`` and
+``app_actions``; the shared pieces (finding an app, the page showing a secret once) are here.
+"""
+
+from __future__ import annotations
+
+from flask import Response, abort, make_response, render_template
+
+from idp.admin import bp
+from idp.admin.app_forms import ACR_LABELS, AUTH_METHOD_LABELS, SUBJECT_LABELS, ActionForm
+from idp.admin.guard import staff_required
+from idp.extensions import db
+from idp.models import Client
+from idp.oidc import context
+from idp.services import app_usage, clients
+from idp.services.client_metadata import SECRET_METHODS
+from idp.services.clock import utcnow
+from idp.services.staff_access import Permission
+
+LABELS = {"auth_methods": AUTH_METHOD_LABELS, "subject_types": SUBJECT_LABELS,
+          "acr_levels": ACR_LABELS}
+
+
+@bp.get("/apps")
+@staff_required(Permission.CLIENTS_READ)
+def apps() -> str:
+    rows = clients.list_clients(db.session)
+    usage = app_usage.summaries(db.session, [c.client_id for c in rows], utcnow())
+    return render_template("admin/apps/list.html", apps=rows, usage=usage, **LABELS)
+
+
+@bp.get("/apps/<client_id>")
+@staff_required(Permission.CLIENTS_READ)
+def app_detail(client_id: str) -> str:
+    client = find_or_404(client_id)
+    figures = app_usage.usage(db.session, client.client_id, utcnow(),
+                              refresh_idle=context.lifetimes().refresh_idle)
+    return render_template("admin/apps/detail.html", app=client, usage=figures,
+                           form=ActionForm(), uses_secret=uses_secret(client), **LABELS)
+
+
+def find_or_404(client_id: str) -> Client:
+    client = clients.find_client(db.session, client_id)
+    if client is None:
+        abort(404)
+    return client
+
+
+def uses_secret(client: Client) -> bool:
+    return client.token_endpoint_auth_method in SECRET_METHODS
+
+
+def secret_page(client: Client, secret: str, *, rotated: bool) -> Response:
+    """The one page that ever shows a client secret: only its hash is kept, so it cannot be
+    shown again. ``no-store`` keeps it out of the browser's and proxies' caches (and out of
+    the back button's copy)."""
+    response = make_response(render_template("admin/apps/secret.html", app=client,
+                                             secret=secret, rotated=rotated))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
