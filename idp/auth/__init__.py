@@ -8,6 +8,7 @@ bp = Blueprint("auth", __name__)
 
 # The screens register their routes on import.
 from idp.auth import (  # noqa: E402, F401
+    activate,  # citizens without a password: activation code or SMS
     consent,  # what the app will receive
     forgot_password,  # recovery by SMS code (+ second factor when enrolled)
     login,
