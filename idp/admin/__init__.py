@@ -61,5 +61,7 @@ def access_denied(error: staff_access.AccessDenied):  # noqa: ANN201
 from idp.admin import home  # noqa: E402, F401, I001
 from idp.admin import login  # noqa: E402, F401, I001
 from idp.admin import staff as staff_screen  # noqa: E402, F401, I001
+from idp.admin import audit  # noqa: E402, F401, I001
+from idp.admin import dashboard  # noqa: E402, F401, I001
 from idp.admin import apps, app_edit, app_actions  # noqa: E402, F401, I001
 from idp.admin import citizens, citizen_detail, citizen_actions, enrol  # noqa: E402, F401, I001

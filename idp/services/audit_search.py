@@ -247,7 +247,11 @@ def csv_rows(session: Session, staff: StaffAccount, filters: Filters, *,
     """The export as CSV text chunks: a header row, then every matching entry newest first.
     Constant memory: one batch at a time, each a fresh keyset query (no open cursor held
     across yields, no ORM identity map growing)."""
-    staff_access.require(staff, Permission.AUDIT_READ)
+    staff_access.require(staff, Permission.AUDIT_READ)  # now, not at the first chunk
+    return _csv_chunks(session, filters, batch)
+
+
+def _csv_chunks(session: Session, filters: Filters, batch: int) -> Iterator[str]:
     table = AuditEvent.__table__
     columns = [table.c[name] for name in CSV_COLUMNS]
     buffer = io.StringIO()
