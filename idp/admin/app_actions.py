@@ -11,17 +11,16 @@ them back — citizens sign in to the app again.
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from idp.admin import bp
 from idp.admin.app_forms import ActionForm
-from idp.admin.apps import LABELS, find_or_404, secret_page, uses_secret
+from idp.admin.apps import detail_page, find_or_404, secret_page, uses_secret
 from idp.admin.guard import current_staff, staff_required
 from idp.extensions import db
 from idp.models import Client
-from idp.oidc import context
-from idp.services import app_usage, audit, clients
+from idp.services import audit, clients
 from idp.services.clock import utcnow
 from idp.services.staff_access import Permission
 
@@ -89,8 +88,4 @@ def _back(client: Client) -> Response:
 
 def _refused(client: Client, form: ActionForm) -> tuple[str, int]:
     """A missing or short reason (or an expired form): the app page again, nothing done."""
-    figures = app_usage.usage(db.session, client.client_id, utcnow(),
-                              refresh_idle=context.lifetimes().refresh_idle)
-    return render_template("admin/apps/detail.html", app=client, usage=figures, form=form,
-                           uses_secret=uses_secret(client), action=request.endpoint,
-                           **LABELS), 400
+    return detail_page(client, form, action=request.endpoint), 400

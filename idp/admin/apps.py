@@ -8,6 +8,8 @@ Registering, editing and the actions (rotate secret, disable, enable) are in ``a
 from __future__ import annotations
 
 from flask import Response, abort, make_response, render_template
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 
 from idp.admin import bp
 from idp.admin.app_forms import ACR_LABELS, AUTH_METHOD_LABELS, SUBJECT_LABELS, ActionForm
@@ -15,7 +17,7 @@ from idp.admin.guard import staff_required
 from idp.extensions import db
 from idp.models import Client
 from idp.oidc import context
-from idp.services import app_usage, clients
+from idp.services import app_usage, charts, clients
 from idp.services.client_metadata import SECRET_METHODS
 from idp.services.clock import utcnow
 from idp.services.staff_access import Permission
@@ -35,11 +37,24 @@ def apps() -> str:
 @bp.get("/apps/<client_id>")
 @staff_required(Permission.CLIENTS_READ)
 def app_detail(client_id: str) -> str:
-    client = find_or_404(client_id)
+    return detail_page(find_or_404(client_id), ActionForm())
+
+
+def detail_page(client: Client, form: FlaskForm, *, action: str | None = None) -> str:
+    """The app page; ``action`` names the action whose form came back with an error."""
     figures = app_usage.usage(db.session, client.client_id, utcnow(),
                               refresh_idle=context.lifetimes().refresh_idle)
-    return render_template("admin/apps/detail.html", app=client, usage=figures,
-                           form=ActionForm(), uses_secret=uses_secret(client), **LABELS)
+    first, last = figures.per_day[0][0], figures.per_day[-1][0]
+    chart = charts.line_chart(
+        [day.strftime("%d/%m") for day, _n in figures.per_day],
+        [charts.Series(_("Tokens"), [n for _day, n in figures.per_day])],
+        title=_("Tokens issued per day"), ident="chart-app-tokens",
+        desc=_("From %(first)s to %(last)s: %(total)s tokens, at most %(peak)s in one day.",
+               first=first.strftime("%d/%m/%Y"), last=last.strftime("%d/%m/%Y"),
+               total=figures.tokens_30d, peak=figures.busiest_day))
+    return render_template("admin/apps/detail.html", app=client, usage=figures, chart=chart,
+                           form=form, action=action, uses_secret=uses_secret(client),
+                           **LABELS)
 
 
 def find_or_404(client_id: str) -> Client:

@@ -109,7 +109,7 @@ def test_list_shows_apps_with_their_figures(app, admin, signing_keys):
     assert 'href="/admin/apps/new"' in page.text
     detail = admin.get(f"/admin/apps/{portal.client_id}")
     assert detail.status_code == 200 and "dvc" not in detail.headers.get("Cache-Control", "")
-    assert portal.redirect_uri in detail.text and "<svg" in detail.text
+    assert portal.redirect_uri in detail.text and "chart-app-tokens" in detail.text
     assert admin.get("/admin/apps/nope").status_code == 404
 
 
@@ -426,3 +426,11 @@ def test_get_never_acts(app, admin):
     for action in ("disable", "enable", "rotate-secret"):
         assert admin.get(f"/admin/apps/{rp.client_id}/{action}").status_code == 405
     assert only_app(app).disabled_at is None
+
+
+def test_vietnamese_by_default(app, staff_client):
+    admin = staff_client("superadmin")
+    assert "Đăng ký ứng dụng" in admin.get("/admin/apps").text
+    response = post_form(admin, "/admin/apps/new", {**PORTAL_FORM, "reason": ""})
+    assert response.status_code == 400
+    assert "Vui lòng nêu lý do của thay đổi này." in response.text
