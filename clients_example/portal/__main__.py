@@ -1,0 +1,4 @@
+from clients_example.common.serve import main
+from clients_example.portal import PORT, SPEC, create_app
+
+raise SystemExit(main(SPEC.key, PORT, create_app))
