@@ -84,15 +84,20 @@ def _detail(account: StaffAccount, form: StaffReasonForm | None = None,
     can_write = staff_access.has(_me(), Permission.STAFF_WRITE)
     return render_template(
         "admin/staff_detail.html", account=account, can_write=can_write,
-        disable_form=form if action == "disable" else StaffReasonForm(prefix="disable"),
-        reset_form=form if action == "reset" else StaffReasonForm(prefix="reset"),
+        disable_form=form if action == "disable" else _blank(),
+        reset_form=form if action == "reset" else _blank(),
         communes=[(c, describe_commune(c)) for c in sorted(account.commune_codes)],
         enrolled=staff_accounts.is_enrolled(account), is_me=account.id == _me().id)
 
 
+def _blank() -> StaffReasonForm:
+    """The other form of the page, empty (both forms have one field named "reason")."""
+    return StaffReasonForm(formdata=None)
+
+
 def _write(staff_id: uuid.UUID, action: str) -> Response | tuple[str, int]:
     account = _account(staff_id)
-    form = StaffReasonForm(prefix=action)
+    form = StaffReasonForm()
     if not form.validate_on_submit():
         return _detail(account, form, action), 400
     try:

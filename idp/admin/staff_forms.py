@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from idp.admin import ROLE_LABELS
@@ -30,7 +31,7 @@ class StaffCreateForm(FlaskForm):
     )
     display_name = StringField(_l("Display name"), validators=[Length(max=100)],
                                render_kw={"autocomplete": "off"})
-    role = SelectField(_l("Role"), choices=[(role.value, label)
+    role = SelectField(_l("Role"), choices=[SelectChoice(role.value, label)
                                             for role, label in ROLE_LABELS.items()])
     communes = SelectMultipleField(_l("Communes (commune officers only)"),
                                    validate_choice=False)  # the service checks the codes
@@ -43,7 +44,7 @@ class StaffCreateForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.communes.choices = [(code, f"{name} ({code})")
+        self.communes.choices = [SelectChoice(code, f"{name} ({code})")
                                  for code, name in communes_of_province()]
 
 

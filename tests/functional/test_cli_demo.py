@@ -40,3 +40,31 @@ def test_demo_prints_a_working_authenticator_key(app, config, client, auth, sign
     assert 'name="code"' in page.text
     answer = follow(client, submit(client, page, code=pyotp.TOTP(key).now()), rp)
     assert "code=" in answer.headers["Location"]
+
+
+def test_demo_prints_working_staff_accounts(app, config, client):
+    """The three demo staff: printed username, password and authenticator key sign in to the
+    console (no enrolment: the key is already set up); an officer of Xã Sảng Mộc."""
+    from tests.conftest import csrf_token
+
+    output = run_demo(config)
+    staff = re.findall(r"Username\s+(\S+)\n\s+Password\s+(\S+)\n\s+Staff key\s+([A-Z2-7 ]+?)\n",
+                       output)
+    assert [s[0] for s in staff] == ["admin", "canbo.sangmoc", "kiemtoan"]
+    assert "/admin/login" in output and "Xã Sảng Mộc (05719)" in output
+    assert run_demo(config).count("Staff key") == 3  # idempotent
+    for username, password, key in staff:
+        browser = app.test_client()
+        page = browser.get("/admin/login")
+        answer = browser.post("/admin/login", data={
+            "csrf_token": csrf_token(page.text), "username": username, "password": password})
+        assert answer.location.endswith("/admin/login/code"), username
+        page = browser.get("/admin/login/code")
+        answer = browser.post("/admin/login/code", data={
+            "csrf_token": csrf_token(page.text),
+            "code": pyotp.TOTP(key.replace(" ", "")).now()})
+        assert answer.location.endswith("/admin/"), username
+        home = browser.get("/admin/")
+        assert home.status_code == 200 and username in home.text
+        if username == "canbo.sangmoc":
+            assert "Xã Sảng Mộc, Thái Nguyên (05719)" in home.text
