@@ -56,8 +56,10 @@ def dashboard_page() -> tuple[str, int]:
         "admin/dashboard.html", figures=figures, days=days, periods=dashboard.PERIODS,
         labels=labels, communes=communes, app_names=app_names,
         sign_in_chart=sign_in_chart, tokens_chart=tokens_chart, ip_chart=ip_chart,
-        second_factor_bar=charts.share_bar(figures.second_factor, figures.citizens,
-                                           title=_("Second-factor adoption"), ident="bar-2fa"),
-        level2_bar=charts.share_bar(figures.identity_level_2, figures.citizens,
-                                    title=_("Identity level 2"), ident="bar-level2"),
+        second_factor_bar=charts.share_bar(
+            figures.second_factor, figures.citizens,
+            title=_("Citizens using two-step sign-in"), ident="bar-2fa"),
+        level2_bar=charts.share_bar(
+            figures.identity_level_2, figures.citizens,
+            title=_("Level 2 (verified in person)"), ident="bar-level2"),
     ), 200
