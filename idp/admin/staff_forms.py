@@ -32,7 +32,8 @@ class StaffCreateForm(FlaskForm):
     display_name = StringField(_l("Display name"), validators=[Length(max=100)],
                                render_kw={"autocomplete": "off"})
     role = SelectField(_l("Role"), choices=[SelectChoice(role.value, label)
-                                            for role, label in ROLE_LABELS.items()])
+                                            for role, label in ROLE_LABELS.items()],
+                       default="officer")  # the most common, and the least powerful
     communes = SelectMultipleField(_l("Communes (commune officers only)"),
                                    validate_choice=False)  # the service checks the codes
     password = PasswordField(
