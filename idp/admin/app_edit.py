@@ -8,6 +8,8 @@ entry naming the fields that changed — never their secret values.
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import replace
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
@@ -70,11 +72,20 @@ def app_edit(client_id: str) -> Response | tuple[str, int] | str:
     before = _values(client)
     had_secret = client.client_secret_hash is not None
     try:
-        clients.update_client(db.session, client, form.spec(), production=_production())
+        spec = form.spec()
+        _refuse_duplicate_name(spec.name_vi, other_than=client)
+        if client.subject_type == spec.subject_type == "pairwise" \
+                and not (spec.sector_identifier or "").strip():
+            # An empty field keeps the sector: a new one would give every citizen a new
+            # ``sub`` in this app (OIDC Core §8.1), which only an explicit choice may do.
+            spec = replace(spec, sector_identifier=client.sector_identifier)
+        clients.update_client(db.session, client, spec, production=_production())
     except InvalidInput as error:
         db.session.rollback()
         return _refused(form, client, error)
     changed = sorted(k for k, v in _values(client).items() if before[k] != v)
+    if had_secret and client.client_secret_hash is None:
+        changed.append("client_secret")  # dropped: the new method uses none
     # Moving to a secret method from one without: the app needs a secret at once.
     secret = clients.rotate_secret(db.session, client) \
         if uses_secret(client) and not had_secret else None
@@ -111,12 +122,14 @@ def _values(client: Client) -> dict[str, Any]:
     return {name: getattr(client, name) for name in names}
 
 
-def _refuse_duplicate_name(name_vi: str) -> None:
+def _refuse_duplicate_name(name_vi: str, *, other_than: Client | None = None) -> None:
     """Two enabled apps of one name would look the same on the consent screen; this also
     stops a resubmitted form (back button, reload) from registering the app twice."""
-    name = " ".join(name_vi.split())
-    if name and db.session.scalar(select(Client.id).where(
-            Client.name_vi == name, Client.disabled_at.is_(None)).limit(1)) is not None:
+    name = " ".join(unicodedata.normalize("NFC", name_vi[:1000]).split())  # as the service
+    query = select(Client.id).where(Client.name_vi == name, Client.disabled_at.is_(None))
+    if other_than is not None:
+        query = query.where(Client.id != other_than.id)
+    if name and db.session.scalar(query.limit(1)) is not None:
         raise InvalidInput("name_vi", _l("An enabled app already has this name."))
 
 

@@ -18,7 +18,7 @@ from idp.models import AuditEvent, Client
 from idp.services import clients
 from tests.conftest import csrf_token
 from tests.functional.admin.conftest import SANG_MOC
-from tests.support.oidc import App, register
+from tests.support.oidc import App, authorize_query, register
 from tests.support.token_endpoint import (
     assertion,
     assertion_form,
@@ -394,6 +394,8 @@ def test_disable_stops_tokens_and_enable_restores(app, admin, client, signing_ke
     assert response.status_code == 303
     refused = client_credentials(client, rp.client_id, rp.secret)
     assert refused.status_code == 401 and refused.json["error"] == "invalid_client"
+    # No new authorization either: an unknown app gets an error page, never a redirect.
+    assert client.get(authorize_query(rp)).status_code == 400
     # Its existing tokens were revoked.
     other = service_app_named(app, "Kiểm tra")
     body = client.post("/introspect", data={"token": issued},
@@ -434,3 +436,44 @@ def test_vietnamese_by_default(app, staff_client):
     response = post_form(admin, "/admin/apps/new", {**PORTAL_FORM, "reason": ""})
     assert response.status_code == 400
     assert "Vui lòng nêu lý do của thay đổi này." in response.text
+
+
+def test_edit_cannot_take_another_enabled_apps_name(app, admin):
+    register(app, name_vi="Sổ sức khỏe")
+    rp = register(app, name_vi="Chợ 4.0")
+    response = post_form(admin, f"/admin/apps/{rp.client_id}/edit", edit_form(rp))
+    assert response.status_code == 400 and "already has this name" in response.text
+
+
+def test_edit_keeps_the_pairwise_sector_when_left_empty(app, admin):
+    rp = register(app, name_vi="Chợ 4.0", subject_type="pairwise",
+                  redirect_uris=["https://cho.thainguyen.vn/cb"])
+    moved = "https://app.cho.thainguyen.vn/cb"
+    response = post_form(admin, f"/admin/apps/{rp.client_id}/edit", edit_form(
+        rp, name_vi="Chợ 4.0", subject_type="pairwise", sector_identifier="",
+        redirect_uris=moved))
+    assert response.status_code == 303
+    row = only_app_by_id(app, rp.client_id)
+    assert row.redirect_uris == [moved] and row.sector_identifier == "cho.thainguyen.vn"
+    elsewhere = post_form(admin, f"/admin/apps/{rp.client_id}/edit", edit_form(
+        rp, name_vi="Chợ 4.0", subject_type="pairwise", redirect_uris="https://other.vn/cb"))
+    assert elsewhere.status_code == 400 and "cho.thainguyen.vn" in elsewhere.text
+
+
+def test_edit_to_a_public_client_drops_the_secret(app, admin):
+    rp = register(app, name_vi="Sổ sức khỏe")
+    response = post_form(admin, f"/admin/apps/{rp.client_id}/edit",
+                         edit_form(rp, token_endpoint_auth_method="none",
+                                   grant_types=["authorization_code", "refresh_token"]))
+    assert response.status_code == 303
+    assert only_app(app).client_secret_hash is None
+    [entry] = entries(app, "staff:app:updated")
+    assert entry.details["fields"] == ["token_endpoint_auth_method", "client_secret"]
+
+
+def only_app_by_id(app: Flask, client_id: str) -> Client:
+    with app.app_context():
+        row = clients.find_client(db.session, client_id)
+        assert row is not None
+        db.session.expunge(row)
+        return row
