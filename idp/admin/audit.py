@@ -42,6 +42,17 @@ ACTION_LABELS = {
     "account:sign_out_everywhere": _l("Signed out everywhere"),
     "oidc:token:issued": _l("Token issued to an app"),
     "staff:access_denied": _l("Staff access refused"),
+    "staff:login:success": _l("Staff signed in"),
+    "staff:login:failure": _l("Staff sign-in failed"),
+    "staff:citizen:enrolled": _l("Citizen enrolled at the office"),
+    "staff:citizen:identity_verified": _l("Identity verified in person"),
+    "staff:citizen:activation_code_issued": _l("Activation code issued"),
+    "staff:citizen:locked": _l("Account locked by staff"),
+    "staff:citizen:unlocked": _l("Account unlocked by staff"),
+    "staff:citizen:second_factors_reset": _l("Two-step sign-in reset by staff"),
+    "staff:citizen:sessions_revoked": _l("Signed out everywhere by staff"),
+    "staff:citizen:contact_corrected": _l("Contact details corrected by staff"),
+    "staff:citizens:imported": _l("Citizens imported"),
     "staff:audit:viewed": _l("Audit trail searched"),
     "staff:audit:exported": _l("Audit trail downloaded"),
     "staff:audit:verified": _l("Audit chain verified"),
@@ -62,12 +73,15 @@ def action_label(action: str) -> str:
     return str(label) if label is not None else action
 
 
+ACTOR_TYPES = {"citizen": _l("citizen"), "anonymous": _l("not signed in"),
+               "client": _l("app"), "system": _l("system"), "staff": _l("staff")}
+
+
 def actor_label(entry: audit_search.AuditEvent, staff: dict[str, StaffAccount]) -> str:
     if entry.actor_type == "staff" and entry.actor_id in staff:
         return staff[entry.actor_id].username
-    if entry.actor_type == "citizen":
-        return str(_l("citizen"))
-    return entry.actor_type
+    label = ACTOR_TYPES.get(entry.actor_type)
+    return str(label) if label is not None else entry.actor_type
 
 
 def _render(status: int = 200, **context: object) -> tuple[str, int]:

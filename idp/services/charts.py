@@ -62,7 +62,7 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, d
                y_label: str = "") -> Markup:
     """One line per series over the ``labels`` (x axis, e.g. days), with a y axis from 0,
     gridlines and a legend. Empty data gives an empty frame, never an error."""
-    left, right, top, bottom = 52, 12, 16, 48
+    left, right, top, bottom = 52, 28, 16, 48
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = nice_max(max((v for s in series for v in s.values), default=0))
     n = len(labels)
@@ -75,8 +75,10 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, d
 
     parts = _open(width, height, title, desc, ident)
     parts.append(f'<g {FONT} fill="#444">')
-    for k in range(5):  # gridlines and y labels at 0, ¼, ½, ¾, top
-        value = top_value * k / 4
+    # Whole-number gridlines: 1/2/5 × 10^n split into 5, 4, 2 or 1 equal steps.
+    steps = next(s for s in (5, 4, 2, 1) if (top_value / s).is_integer())
+    for k in range(steps + 1):
+        value = top_value * k / steps
         yy = _num(y(value))
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{yy}" y2="{yy}" '
                      f'stroke="#ddd" stroke-width="1"/>')
@@ -114,7 +116,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, desc: str = "",
               ident: str = "bars", width: int = 640, bar_height: int = 22,
               empty: str = "") -> Markup:
     """Horizontal bars, one per (label, value), longest scaled to the width; the value is
-    written at the end of each bar. Labels are cut at 40 characters (the full text stays in
+    written at the end of each bar. Labels are cut at 30 characters (the full text stays in
     the bar's tooltip and in the page's table)."""
     label_w, gap = 220, 6
     height = max(1, len(items)) * (bar_height + gap) + gap
@@ -126,7 +128,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, desc: str = "",
         parts.append(f'<text x="4" y="{bar_height}">{escape(empty)}</text>')
     for i, (label, value) in enumerate(items):
         yy = gap + i * (bar_height + gap)
-        short = label if len(label) <= 40 else label[:39] + "…"
+        short = label if len(label) <= 30 else label[:29] + "…"
         length = max(1.0, plot_w * value / top_value) if value else 0.0
         parts.append(f'<text x="{label_w - 8}" y="{yy + bar_height / 2:.0f}" text-anchor="end" '
                      f'dominant-baseline="middle">{escape(short)}</text>')

@@ -35,7 +35,15 @@ def test_line_chart_draws_every_series_and_point() -> None:
     assert len(root.findall(f".//{SVG}polyline")) == 2
     points = [c.find(f"{SVG}title").text for c in root.iter(f"{SVG}circle")]
     assert "03/11: 1.200" in points and "02/11: 2" in points
-    assert {"01/11", "03/11", "OK", "Failed", "0", "2.000"} <= set(_texts(root))
+    assert {"01/11", "03/11", "OK", "Failed", "0", "400", "2.000"} <= set(_texts(root))
+
+
+@pytest.mark.parametrize(("peak", "ticks"), [(0, ["0", "1"]), (2, ["0", "1", "2"]),
+                                             (39, ["0", "10", "20", "30", "40", "50"]),
+                                             (20, ["0", "4", "8", "12", "16", "20"])])
+def test_gridlines_are_whole_numbers(peak: int, ticks: list[str]) -> None:
+    root = _parse(charts.line_chart(["a"], [charts.Series("s", [peak])], title="t"))
+    assert [t for t in _texts(root) if t not in ("a", "s")] == ticks
 
 
 def test_line_chart_points_stay_inside_the_frame() -> None:
@@ -82,7 +90,7 @@ def test_bar_chart_empty_says_so() -> None:
 def test_long_labels_are_cut_but_kept_in_the_tooltip() -> None:
     label = "Ứng dụng " * 10
     root = _parse(charts.bar_chart([(label, 1)], title="t"))
-    assert any(t.endswith("…") and len(t) == 40 for t in _texts(root))
+    assert any(t.endswith("…") and len(t) == 30 for t in _texts(root))
     assert root.find(f".//{SVG}rect/{SVG}title").text.startswith(label)
 
 
