@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 ACR_1 = "urn:tnid:acr:1"
 ACR_2 = "urn:tnid:acr:2"
 REFRESH_MARGIN_SECONDS = 30  # refresh a little before the access token expires
+# An unknown kid in a logout token may mean the provider rotated its keys: fetch them again,
+# but not more often than this, so forged tokens cannot make the app hammer the provider.
+KEY_REFETCH_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class RelyingParty:
         self.private_key = private_key
         self.store = Store(Path(app.instance_path) / f"{spec.key}.sqlite3", spec.extra_schema)
         self.refresh_lock = threading.Lock()  # one refresh at a time: tokens rotate
+        self.keys_lock = threading.Lock()
+        self.keys_fetched_at = float("-inf")
         oauth = OAuth(app)
         client_kwargs: dict[str, Any] = {
             "scope": spec.scope,
@@ -255,7 +260,7 @@ def login() -> Response:
     session["next"] = _local_path(request.args.get("next"))
     session["wanted_acr"] = wanted
     # authlib makes state, nonce and the PKCE verifier and keeps them in the session.
-    return rp().client.authorize_redirect(url_for("rp.callback", _external=True), **params)
+    return rp().client.authorize_redirect(_external("rp.callback"), **params)
 
 
 @bp.get("/callback")
@@ -300,7 +305,7 @@ def logout() -> Response:
     if signin is None:
         return redirect(url_for("index"))
     return rp().client.logout_redirect(
-        post_logout_redirect_uri=url_for("rp.logged_out", _external=True),
+        post_logout_redirect_uri=_external("rp.logged_out"),
         id_token_hint=signin["id_token"], ui_locales="vi")
 
 
@@ -319,7 +324,11 @@ def logged_out() -> Response:
 def backchannel_logout() -> tuple[Response, int]:
     """OIDC Back-Channel Logout §2.5-2.8: validate the logout token, end the sessions."""
     relying = rp()
-    metadata = relying.metadata()
+    try:
+        metadata = relying.metadata()
+    except Exception as error:  # noqa: BLE001 — provider unreachable: it will retry
+        log.warning("back-channel logout: no provider metadata: %s", error)
+        return _no_store(jsonify(error="temporarily_unavailable")), 503
     try:
         claims = logout_token.validate(
             request.form.get("logout_token"), fetch_keys=_fetch_keys,
@@ -363,8 +372,25 @@ def healthz() -> Response:
     return jsonify(status="ok")
 
 
+def _external(endpoint: str) -> str:
+    """The registered address (not the Host header the browser happened to use)."""
+    return rp().settings.base_url + url_for(endpoint)
+
+
 def _fetch_keys(force: bool) -> dict[str, Any]:
-    return rp().client.fetch_jwk_set(force=force)
+    """The provider's JWK Set (cached by authlib); fetched again at most every 30 s."""
+    relying = rp()
+    if force:
+        with relying.keys_lock:
+            if time.monotonic() - relying.keys_fetched_at < KEY_REFETCH_SECONDS:
+                force = False
+            else:
+                relying.keys_fetched_at = time.monotonic()
+    try:
+        return relying.client.fetch_jwk_set(force=force)
+    except Exception as error:  # noqa: BLE001 — unreachable provider: the token fails
+        log.warning("provider JWK Set unavailable: %s", error)
+        return relying.client.server_metadata.get("jwks") or {"keys": []}
 
 
 def _no_store(response: Response) -> Response:
