@@ -214,7 +214,7 @@ def bad_row(kind: str, good: Row, earlier: Row) -> Row:
     elif kind == "empty_name":
         name = "   "
     elif kind == "duplicate_cccd":
-        cccd = earlier[0]
+        return earlier  # the same person twice: only the first row counts
     else:
         raise ValueError(kind)
     return (cccd, name, birthdate, gender, phone, email, commune)

@@ -65,3 +65,4 @@ from idp.admin import audit  # noqa: E402, F401, I001
 from idp.admin import dashboard  # noqa: E402, F401, I001
 from idp.admin import apps, app_edit, app_actions  # noqa: E402, F401, I001
 from idp.admin import citizens, citizen_detail, citizen_actions, enrol  # noqa: E402, F401, I001
+from idp.admin import citizen_import  # noqa: E402, F401, I001

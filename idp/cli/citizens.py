@@ -1,8 +1,9 @@
-"""``tnid citizens create|show|list``."""
+"""``tnid citizens create|show|list|import``."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,7 +13,8 @@ from sqlalchemy import select
 from idp.cli.common import echo_json, fail, with_app
 from idp.extensions import db
 from idp.models import Citizen, CitizenStatus
-from idp.services import accounts
+from idp.services import accounts, citizen_import
+from idp.services.citizen_import import ImportLimits, ImportRefused
 from idp.services.clock import utcnow
 from idp.services.identifiers import InvalidInput, normalize_commune_code
 from idp.web import deps
@@ -110,6 +112,75 @@ def list_(app: Flask, commune_code: str | None, status: str | None, level: str |
         click.echo(f"{row['id']}  {row['cccd']}  {row['phone']}  L{row['identity_level']}  "
                    f"{row['status']:8}  {row['full_name']}")
     click.echo(f"{len(rows)} citizen(s).", err=True)
+
+
+@citizens.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--errors-report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Write every bad row (row, column, reason) to this CSV file.")
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes that validate rows (default: 2, or the CPU count if lower).")
+@click.option("--max-rows", type=click.IntRange(1), default=ImportLimits.max_rows,
+              show_default=True, help="Refuse files with more rows.")
+@click.option("--max-mb", type=click.IntRange(1), default=ImportLimits.max_bytes // 1_048_576,
+              show_default=True, help="Refuse larger files (MiB).")
+@with_app
+def import_(app: Flask, csv_file: Path, errors_report: Path | None, dry_run: bool,
+            as_json: bool, workers: int | None, max_rows: int, max_mb: int) -> None:
+    """Create or update citizens from a CSV file (upsert by CCCD).
+
+    Columns, in any order: cccd, full_name, birthdate, gender, phone, email, commune_code.
+    UTF-8 (with or without BOM) or Windows-1258. Bad rows are reported and skipped; the
+    others are imported. Running the same file again changes nothing. Exit code 0 when the
+    file was processed (even with bad rows), 1 when it was refused (nothing written).
+    """
+    limits = ImportLimits(max_rows=max_rows, max_bytes=max_mb * 1_048_576)
+    now = utcnow()
+    with csv_file.open("rb") as stream:
+        try:
+            inspection = citizen_import.inspect(stream, limits)
+        except ImportRefused as refusal:
+            citizen_import.record_refusal(db.session, refusal, actor_type="system",
+                                          actor_id="cli", ip=None, now=now)
+            db.session.commit()
+            fail(f"{csv_file.name}: {refusal.message}")
+        report = (errors_report.open("w", encoding="utf-8-sig", newline="")
+                  if errors_report else None)
+        # A progress bar for people at a terminal; nothing in pipes and logs.
+        show = sys.stderr.isatty() and not as_json
+        bar = click.progressbar(length=inspection.lines, label="Importing", file=sys.stderr,
+                                show_pos=True, show_eta=True) if show else None
+        try:
+            if bar:
+                bar.__enter__()
+            result = citizen_import.import_csv(
+                db.session, stream, today=now.date(), now=now, actor_type="system",
+                actor_id="cli", limits=limits, dry_run=dry_run,
+                workers=workers or citizen_import.default_workers(), report=report,
+                progress=bar.update if bar else None, inspection=inspection)
+        finally:
+            if bar:
+                bar.__exit__(None, None, None)
+            if report:
+                report.close()
+    summary = result.summary()
+    if as_json:
+        echo_json({**summary, "first_errors": [
+            {"row": e.row, "column": e.column, "reason": e.reason_en()}
+            for e in result.errors[:20]]})
+        return
+    verb = "Checked" if dry_run else "Imported"
+    click.echo(f"{verb} {csv_file.name} ({inspection.label}): {result.rows} rows — "
+               f"{result.created} created, {result.updated} updated, "
+               f"{result.unchanged} unchanged, {result.error_rows} with errors.")
+    for error in result.errors[:10]:
+        click.echo(f"  row {error.row}, {error.column or '-'}: {error.reason_en()}", err=True)
+    if result.error_count > 10:
+        more = f"{result.error_count - 10} more errors"
+        click.echo(f"  ... {more}" + (f" in {errors_report}" if errors_report else
+                                      " (use --errors-report FILE.csv)"), err=True)
 
 
 def _public(citizen: Citizen) -> dict[str, Any]:

@@ -1,0 +1,787 @@
+"""Bulk import of citizens from a CSV file (``tnid citizens import`` and the staff console).
+
+Two passes over the file:
+
+1. **Inspection** (nothing written): size and row-count limits, encoding (UTF-8 with or without
+   BOM; Windows-1258 when the bytes are not UTF-8; anything else refused), the longest line,
+   and the header (exactly the seven columns, any order, case and spaces ignored). A refusal
+   here raises ``ImportRefused`` before a single row touches the database.
+2. **Import**: rows are validated exactly like the sign-up form (``identifiers``), in chunks,
+   optionally by a pool of worker processes; each chunk is checked against the database in
+   bulk (existing CCCDs and phone numbers) and written with ``executemany`` in one
+   transaction. A bad row goes to the error report (row, column, reason) and never stops the
+   good ones.
+
+Upsert by CCCD, idempotent: re-running a file changes nothing (0 created, N unchanged). A
+changed row updates name, birthdate, gender, phone, e-mail and commune; never the password,
+identity level, status or second factors. New citizens have no password (they activate with
+an SMS code), identity level 1.
+
+Crash safety: each chunk is committed on its own. A crash mid-way leaves whole chunks written
+and the rest untouched; since the upsert is idempotent, running the same file again finishes
+the job and reports the already written rows as unchanged.
+
+Rules worth knowing:
+* Row numbers are the file's line numbers (the header is row 1), as a spreadsheet shows them.
+* A CCCD that appears again later in the file: the first valid row wins, later ones are errors.
+* A phone number that belongs to another citizen (in the database, or to an earlier row of the
+  file) makes the row an error.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import unicodedata
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from multiprocessing import get_context
+from typing import IO, Any
+
+from flask_babel import LazyString, gettext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idp.models import Citizen
+from idp.services import audit
+from idp.services import identifiers as ids
+from idp.services.identifiers import InvalidInput
+
+COLUMNS = ("cccd", "full_name", "birthdate", "gender", "phone", "email", "commune_code")
+# Fields an import may change on an existing citizen (never password, level, status, factors).
+UPDATABLE = ("full_name", "birthdate", "gender", "phone", "email", "commune_code")
+AUDIT_ACTION = "staff:citizens:imported"
+
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """Refuse a file over these before anything is written."""
+
+    max_bytes: int = 512 * 1024 * 1024   # 1.3 M generated rows are ~110 MB
+    max_rows: int = 3_000_000
+    max_line_bytes: int = 2048           # a valid row is under 400 bytes
+    chunk_rows: int = 20_000             # rows per transaction
+    max_errors_kept: int = 10_000        # in memory; the report file gets them all
+
+
+class ImportRefused(ValueError):
+    """The whole file is refused; nothing was written. ``message`` is safe to show."""
+
+    def __init__(self, message: LazyString | str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in one row. ``msgid`` is the English message, ``params`` its placeholders:
+    ``reason()`` gives it in the current language (Vietnamese by default)."""
+
+    row: int
+    column: str
+    msgid: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def reason(self) -> str:
+        return gettext(self.msgid, **dict(self.params))
+
+    def reason_en(self) -> str:
+        return self.msgid % dict(self.params) if self.params else self.msgid
+
+
+@dataclass
+class ImportResult:
+    encoding: str = ""
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error_rows: int = 0
+    errors: list[RowError] = field(default_factory=list)  # the first max_errors_kept
+    error_count: int = 0
+    dry_run: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {"rows": self.rows, "created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "error_rows": self.error_rows,
+                "errors": self.error_count, "encoding": self.encoding,
+                "dry_run": self.dry_run}
+
+
+@dataclass(frozen=True)
+class Inspection:
+    encoding: str     # Python codec name used for the import pass
+    label: str        # what to tell people: "UTF-8", "UTF-8 (BOM)", "Windows-1258"
+    size: int
+    lines: int        # upper bound of the data rows (header excluded)
+    columns: tuple[str, ...]  # the header's columns, normalised, in file order
+
+
+# --- Pass 1: inspection ---------------------------------------------------------------------
+
+# Letters of the Vietnamese alphabet with every tone (NFC), for the Windows-1258 check: bytes
+# that are not UTF-8 decode to *something* in most 8-bit code pages, so a Latin-1 file would
+# "decode" too; only Vietnamese text (plus ASCII) is accepted as Windows-1258.
+_VN_VOWELS = "aăâeêioôơuưy"
+_VN_TONES = ("", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
+_VN_LETTERS = frozenset(
+    unicodedata.normalize("NFC", v + t) for v in _VN_VOWELS + _VN_VOWELS.upper() for t in _VN_TONES
+) | {"đ", "Đ"}
+_CP1258_OK = re.compile("[\t\r\n\x20-\x7e\u00a0\u2019" + "".join(sorted(_VN_LETTERS)) + "]*")
+_BAD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _size(stream: IO[bytes]) -> int:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        position = stream.tell()
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
+        return size
+
+
+def inspect(stream: IO[bytes], limits: ImportLimits = ImportLimits()) -> Inspection:
+    """Check a seekable binary stream without writing anything; leaves it at offset 0."""
+    stream.seek(0)
+    size = _size(stream)
+    if size > limits.max_bytes:
+        raise ImportRefused(_l("The file is too large (%(size)s MB; at most %(limit)s MB).",
+                               size=_mb(size), limit=_mb(limits.max_bytes)))
+    head = stream.read(4)
+    stream.seek(0)
+    if not head.strip():
+        raise ImportRefused(_l("The file is empty."))
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise ImportRefused(_l("The file is in UTF-16. Please save it as CSV UTF-8."))
+    label = "UTF-8 (BOM)" if head.startswith(codecs.BOM_UTF8) else "UTF-8"
+    try:
+        lines = _scan(stream, limits, _utf8_check())
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError:
+        stream.seek(0)
+        lines = _scan(stream, limits, _cp1258_check())
+        encoding, label = "cp1258", "Windows-1258"
+    stream.seek(0)
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    try:
+        header = next(csv.reader(text), [])
+    finally:
+        text.detach()
+    stream.seek(0)
+    columns = _check_header(header)
+    if lines - 1 > limits.max_rows:
+        raise ImportRefused(_l("The file has too many rows (%(rows)s; at most %(limit)s).",
+                               rows=lines - 1, limit=limits.max_rows))
+    return Inspection(encoding, label, size, max(lines - 1, 0), columns)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_048_576:.1f}".rstrip("0").rstrip(".")
+
+
+def _utf8_check() -> Callable[[bytes, bool, int], None]:
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+
+    def check(block: bytes, final: bool, first_line: int) -> None:
+        text = decoder.decode(block, final)  # UnicodeDecodeError -> try Windows-1258
+        if bad := _BAD_CONTROL.search(text):
+            raise ImportRefused(_bad_character(first_line + text.count("\n", 0, bad.start())))
+    return check
+
+
+def _cp1258_check() -> Callable[[bytes, bool, int], None]:
+    def check(block: bytes, final: bool, first_line: int) -> None:
+        # Single-byte code page: a block boundary never splits a character. The tone marks are
+        # separate combining characters in Windows-1258: NFC joins them to their vowel, and
+        # one left alone (after a consonant) means the file is not Vietnamese text.
+        try:
+            text = unicodedata.normalize("NFC", block.decode("cp1258"))
+        except UnicodeDecodeError:
+            raise ImportRefused(_unknown_encoding()) from None
+        if _CP1258_OK.fullmatch(text) is None:
+            raise ImportRefused(_unknown_encoding())
+    return check
+
+
+def _unknown_encoding() -> LazyString:
+    return _l("The file is not in UTF-8 or Windows-1258 (Vietnamese) encoding. "
+              "Please save it as CSV UTF-8 and try again.")
+
+
+def _bad_character(line: int) -> LazyString:
+    return _l("The file contains control characters (line %(line)s): it is not a text CSV file.",
+              line=line)
+
+
+def _scan(stream: IO[bytes], limits: ImportLimits,
+          check: Callable[[bytes, bool, int], None]) -> int:
+    """Count lines, refuse over-long ones, and run the encoding check block by block."""
+    lines, current = 0, 0  # completed lines, length of the line in progress
+    carry = b""
+    while True:
+        block = stream.read(_BLOCK)
+        final = not block
+        data = carry + block
+        # Whole lines only, so that line numbers in messages are right.
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        chunk, carry = data[:cut], data[cut:]
+        if chunk:
+            check(chunk, final, lines + 1)
+            parts = chunk.split(b"\n")
+            longest = max(map(len, parts))
+            if longest > limits.max_line_bytes:
+                index = next(i for i, p in enumerate(parts) if len(p) > limits.max_line_bytes)
+                raise ImportRefused(_l(
+                    "Line %(line)s is too long (more than %(limit)s bytes): this is not a "
+                    "citizen list.", line=lines + index + 1, limit=limits.max_line_bytes))
+            lines += chunk.count(b"\n")
+            current = len(parts[-1])
+        elif final:
+            check(b"", True, lines + 1)
+        if len(carry) > limits.max_line_bytes:
+            raise ImportRefused(_l(
+                "Line %(line)s is too long (more than %(limit)s bytes): this is not a "
+                "citizen list.", line=lines + 1, limit=limits.max_line_bytes))
+        if final:
+            return lines + (1 if current else 0)
+
+
+def _check_header(header: Sequence[str]) -> tuple[str, ...]:
+    columns = tuple(" ".join(unicodedata.normalize("NFC", h).split()).lower().replace(" ", "_")
+                    for h in header)
+    missing = [c for c in COLUMNS if c not in columns]
+    unknown = [c for c in columns if c not in COLUMNS]
+    repeated = sorted({c for c in columns if c in COLUMNS and columns.count(c) > 1})
+    if missing or unknown or repeated:
+        parts = []
+        if missing:
+            parts.append(gettext("missing columns: %(names)s", names=", ".join(missing)))
+        if unknown:
+            parts.append(gettext("unknown columns: %(names)s",
+                                 names=", ".join(c or '""' for c in unknown)))
+        if repeated:
+            parts.append(gettext("repeated columns: %(names)s", names=", ".join(repeated)))
+        raise ImportRefused(_l(
+            "The first row must name exactly these columns: %(expected)s (%(problems)s).",
+            expected=", ".join(COLUMNS), problems="; ".join(parts)))
+    return columns
+
+
+# --- Row validation (pure; runs in worker processes) ----------------------------------------
+
+# A valid row, ready to write: cccd, full_name, name_folded, birthdate, gender, phone, email,
+# commune_code.
+Valid = tuple[str, str, str, date, str, str, str | None, str]
+Checked = tuple[int, Valid | None, list[tuple[str, str, tuple[tuple[str, str], ...]]]]
+
+_GENDERS = {"male": "male", "female": "female", "nam": "male", "nữ": "female", "nu": "female",
+            "m": "male", "f": "female", "": None}
+_TN_COMMUNES = frozenset(code for code, _ in ids.communes_of_province(
+    ids.THAI_NGUYEN_PROVINCE_CODE))
+
+
+def _desc_matcher(desc: Any) -> Callable[[str], bool]:
+    if desc is None or desc.national_number_pattern is None:
+        return lambda _nsn: False
+    pattern = re.compile(desc.national_number_pattern)
+    lengths = frozenset(desc.possible_length or ())
+
+    def matches(nsn: str) -> bool:
+        # As phonenumbers' _is_number_matching_desc: the length first, then the pattern.
+        if lengths and -1 not in lengths and len(nsn) not in lengths:
+            return False
+        return pattern.fullmatch(nsn) is not None
+    return matches
+
+
+def _fast_phone_checker() -> Callable[[str], str | None]:
+    """The common spellings "0912345678" and "+84912345678" without phonenumbers.parse.
+
+    Mirrors phonenumbers' number_type() on VN's metadata: a 9-digit national number is MOBILE
+    (or FIXED_LINE_OR_MOBILE) exactly when it matches the general and mobile patterns and none
+    of the types checked before them. Only an *acceptance* shortcut: anything else goes
+    through ``normalize_phone`` (which also words the error). Equivalence is tested with
+    hypothesis in tests/unit/services/test_citizen_import.py."""
+    from phonenumbers import PhoneMetadata
+
+    meta = PhoneMetadata.metadata_for_region("VN")
+    general, mobile = _desc_matcher(meta.general_desc), _desc_matcher(meta.mobile)
+    # The types number_type() tests before fixed line and mobile; absent ones never match.
+    before = [_desc_matcher(desc) for desc in (
+        meta.premium_rate, meta.toll_free, meta.shared_cost, meta.voip, meta.personal_number,
+        meta.pager, meta.uan, meta.voicemail) if desc is not None
+        and desc.national_number_pattern is not None]
+    # Fixed-line numbers are 10 digits in VN, never 9: a 9-digit match of the mobile pattern
+    # is MOBILE, or FIXED_LINE_OR_MOBILE should a fixed pattern ever match too; both accepted.
+    shape = re.compile(r"(?:0|\+84)([1-9][0-9]{8})")
+
+    def check(raw: str) -> str | None:
+        # Spaces between digits are what phonenumbers strips first ("0912 345 678").
+        m = shape.fullmatch(raw.strip().replace(" ", ""))
+        if m is None:
+            return None
+        nsn = m[1]
+        if not (general(nsn) and mobile(nsn)):
+            return None
+        for excluded in before:
+            if excluded(nsn):
+                return None
+        return "+84" + nsn
+    return check
+
+
+_fast_phone = _fast_phone_checker()
+
+
+# A name that is already clean: Vietnamese letters (NFC) in single-space-separated words.
+# normalize_full_name returns such a name unchanged (letters only, no digits, starts with a
+# letter, nothing to collapse); anything else takes the full path.
+_VN_WORD = "[A-Za-z" + "".join(sorted(_VN_LETTERS)) + "]+"
+_CLEAN_NAME = re.compile(f"{_VN_WORD}(?: {_VN_WORD})*")
+_FOLDED_WORDS: dict[str, str] = {}
+
+
+def _clean_name(raw: str) -> tuple[str, str] | None:
+    """(name, fold_name(name)) for an already clean name, folding word by word with a cache
+    (a province has a few thousand distinct name words)."""
+    if not 2 <= len(raw) <= 100 or _CLEAN_NAME.fullmatch(raw) is None:
+        return None
+    folded = []
+    for word in raw.split(" "):
+        f = _FOLDED_WORDS.get(word)
+        if f is None:
+            f = ids.fold_name(word)
+            if len(_FOLDED_WORDS) < 100_000:
+                _FOLDED_WORDS[word] = f
+        folded.append(f)
+    return raw, " ".join(folded)
+
+
+def _error(column: str, message: Any) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    # A LazyString from lazy_gettext keeps its msgid and placeholders: pickled as plain text.
+    if isinstance(message, LazyString):
+        msgid = message._args[0] if message._args else str(message)
+        return column, msgid, tuple((k, str(v)) for k, v in message._kwargs.items())
+    return column, str(message), ()
+
+
+def check_row(line: int, row: Sequence[str], order: Sequence[int], today: date) -> Checked:
+    """Validate one CSV row (fields in ``order`` = positions of COLUMNS); pure."""
+    if len(row) != len(COLUMNS):
+        return line, None, [("", "This row has %(found)s values instead of %(expected)s.",
+                             (("found", str(len(row))), ("expected", str(len(COLUMNS)))))]
+    raw = [row[i] for i in order]
+    errors = []
+    cccd = name = birthdate = gender = phone = commune = None
+    email: str | None = None
+    try:
+        cccd = ids.normalize_cccd(raw[0])
+    except InvalidInput as e:
+        errors.append(_error("cccd", e.message))
+    folded = ""
+    if clean := _clean_name(raw[1]):
+        name, folded = clean
+    else:
+        try:
+            name = ids.normalize_full_name(raw[1])
+            folded = ids.fold_name(name)
+        except InvalidInput as e:
+            errors.append(_error("full_name", e.message))
+    try:
+        birthdate = ids.parse_birthdate(raw[2], today=today)
+    except InvalidInput as e:
+        errors.append(_error("birthdate", e.message))
+    given = unicodedata.normalize("NFC", raw[3].strip()).casefold()
+    if given not in _GENDERS:
+        errors.append(_error("gender", _l("Gender must be male or female.")))
+    elif cccd is not None and birthdate is not None:
+        try:
+            gender = ids.check_cccd_consistency(cccd, birthdate, _GENDERS[given])  # type: ignore[arg-type]
+        except InvalidInput as e:
+            errors.append(_error(e.field, e.message))
+    phone = _fast_phone(raw[4])
+    if phone is None:
+        try:
+            phone = ids.normalize_phone(raw[4])
+        except InvalidInput as e:
+            errors.append(_error("phone", e.message))
+    try:
+        email = ids.normalize_email(raw[5])
+    except InvalidInput as e:
+        errors.append(_error("email", e.message))
+    commune_raw = raw[6].strip()
+    if commune_raw in _TN_COMMUNES:
+        commune = commune_raw
+    elif not commune_raw:
+        errors.append(_error("commune_code", _l("Please choose a commune or ward from the list.")))
+    else:
+        try:
+            commune = ids.normalize_commune_code(commune_raw,
+                                                 province_code=ids.THAI_NGUYEN_PROVINCE_CODE)
+        except InvalidInput as e:
+            errors.append(_error("commune_code", e.message))
+    if errors:
+        return line, None, errors
+    assert cccd and name and birthdate and gender and phone and commune
+    return line, (cccd, name, folded, birthdate, gender, phone, email, commune), []
+
+
+def check_rows(batch: tuple[list[tuple[int, list[str]]], tuple[int, ...], date]
+               ) -> list[Checked]:
+    rows, order, today = batch
+    return [check_row(line, row, order, today) for line, row in rows]
+
+
+# --- Pass 2: import -------------------------------------------------------------------------
+
+
+class ErrorSink:
+    """Collects row errors: the first ``keep`` in memory, all of them to ``writer`` if any."""
+
+    def __init__(self, keep: int, report: IO[str] | None = None) -> None:
+        self.keep = keep
+        self.kept: list[RowError] = []
+        self.count = 0
+        self.writer = csv.writer(report, lineterminator="\n") if report else None
+        if self.writer:
+            self.writer.writerow(("row", "column", "reason", "reason_en"))
+
+    def add(self, error: RowError) -> None:
+        self.count += 1
+        if len(self.kept) < self.keep:
+            self.kept.append(error)
+        if self.writer:
+            self.writer.writerow((error.row, error.column, error.reason(), error.reason_en()))
+
+
+def write_report(errors: Iterable[RowError], out: IO[str]) -> None:
+    """The error report as CSV: row, column, reason (current language), reason_en."""
+    sink = ErrorSink(0, out)
+    for error in errors:
+        sink.add(error)
+
+
+def import_csv(
+    session: Session,
+    stream: IO[bytes],
+    *,
+    today: date,
+    now: datetime,
+    actor_type: str,
+    actor_id: str | None,
+    ip: str | None = None,
+    limits: ImportLimits = ImportLimits(),
+    dry_run: bool = False,
+    workers: int = 1,
+    report: IO[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    inspection: Inspection | None = None,
+    reason: str | None = None,
+) -> ImportResult:
+    """Import a seekable binary CSV stream; commits chunk by chunk (nothing when ``dry_run``).
+
+    Raises ImportRefused (nothing written) for a structural problem. ``progress(n)`` is called
+    with the number of rows handled since the last call. One audit entry per run."""
+    inspection = inspection or inspect(stream, limits)
+    result = ImportResult(encoding=inspection.label, dry_run=dry_run)
+    sink = ErrorSink(limits.max_errors_kept, report)
+    order = tuple(inspection.columns.index(c) for c in COLUMNS)
+    text = io.TextIOWrapper(stream, encoding=inspection.encoding, newline="")
+    reader = csv.reader(text)
+    next(reader)  # the header, already checked
+    writer = _Writer(session, now=now, dry_run=dry_run)
+    pool = None
+    if workers > 1 and inspection.lines > limits.chunk_rows:
+        # spawn, not fork: the parent holds database connections and maybe threads.
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    try:
+        batches = ((chunk, order, today) for chunk in _chunks(reader, limits.chunk_rows))
+        checked = _bounded_map(pool, batches, workers * 2) if pool else map(check_rows, batches)
+        for rows in checked:
+            writer.write(rows, sink, result)
+            if progress:
+                progress(len(rows))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+        text.detach()
+    result.errors, result.error_count = sink.kept, sink.count
+    if dry_run:
+        session.rollback()
+        return result
+    audit.record(session, AUDIT_ACTION, actor_type=actor_type, actor_id=actor_id, ip=ip,
+                 now=now, details={**result.summary(), "bytes": inspection.size,
+                                   **({"reason": reason} if reason else {})})
+    session.commit()
+    writer.finish()
+    return result
+
+
+def _bounded_map(pool: ProcessPoolExecutor, batches: Iterator[Any], ahead: int
+                 ) -> Iterator[list[Checked]]:
+    """pool.map in order, but with at most ``ahead`` chunks in flight: Executor.map would read
+    the whole file into memory at once."""
+    pending: deque[Future[list[Checked]]] = deque()
+    for batch in batches:
+        pending.append(pool.submit(check_rows, batch))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def record_refusal(session: Session, refusal: ImportRefused, *, actor_type: str,
+                   actor_id: str | None, ip: str | None, now: datetime,
+                   reason: str | None = None) -> None:
+    """Audit entry for a refused file (the caller commits)."""
+    details = {"refused": _english(refusal.message), **({"reason": reason} if reason else {})}
+    audit.record(session, AUDIT_ACTION, actor_type=actor_type, actor_id=actor_id, ip=ip, now=now,
+                 outcome="failure", details=details)
+
+
+def _english(message: LazyString | str) -> str:
+    if isinstance(message, LazyString):
+        msgid = message._args[0]
+        return msgid % message._kwargs if message._kwargs else msgid
+    return str(message)
+
+
+def _chunks(reader: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    chunk: list[tuple[int, list[str]]] = []
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank lines (a trailing one is common)
+        chunk.append((reader.line_num, row))  # type: ignore[attr-defined]
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Writer:
+    """Classifies checked rows against the database and writes them, one transaction per
+    chunk."""
+
+    _LOOKUP = 2000  # keys per IN (...) query: well under SQLite's variable limit
+
+    def __init__(self, session: Session, *, now: datetime, dry_run: bool) -> None:
+        self.session = session
+        self.now = now
+        self.dry_run = dry_run
+        self.table = Citizen.__table__
+        # CCCDs seen in the file so far, as ints (~80 bytes each instead of ~130 for str).
+        self.seen: set[int] = set()
+        # A dry run writes nothing: phones of earlier chunks must be remembered instead.
+        self.phones: dict[str, str] | None = {} if dry_run else None
+        self.sqlite = session.get_bind().dialect.name == "sqlite"
+        self._tuned = False
+
+    def _tune(self) -> None:
+        # A bigger page cache for this connection only: index pages of 1.3 M rows stay in
+        # memory instead of being re-read from the OS. Journal mode stays WAL.
+        if self.sqlite and not self._tuned:
+            self.session.connection().exec_driver_sql("PRAGMA cache_size=-131072")
+            self._tuned = True
+
+    def finish(self) -> None:
+        if self._tuned:
+            self.session.connection().exec_driver_sql("PRAGMA cache_size=-2000")
+            self.session.commit()
+
+    def write(self, rows: list[Checked], sink: ErrorSink, result: ImportResult) -> None:
+        self._tune()
+        result.rows += len(rows)
+        valid: dict[str, tuple[int, Valid]] = {}
+        phones_in_chunk: dict[str, str] = {}
+        for line, row, errors in rows:
+            if errors:
+                result.error_rows += 1
+                for column, msgid, params in errors:
+                    sink.add(RowError(line, column, msgid, params))
+                continue
+            assert row is not None
+            key = int(row[0])
+            if key in self.seen:
+                result.error_rows += 1
+                sink.add(RowError(line, "cccd", _DUPLICATE_CCCD))
+                continue
+            holder = phones_in_chunk.get(row[5])
+            if holder is None and self.phones is not None:
+                holder = self.phones.get(row[5])
+            if holder is not None and holder != row[0]:
+                result.error_rows += 1
+                sink.add(RowError(line, "phone", _PHONE_TAKEN))
+                continue
+            self.seen.add(key)
+            phones_in_chunk[row[5]] = row[0]
+            valid[row[0]] = (line, row)
+        if not valid:
+            return
+        existing = self._existing(list(valid))
+        taken = self._phone_owners([row[5] for _, row in valid.values()])
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for cccd, (line, row) in valid.items():
+            owner = taken.get(row[5])
+            if owner is not None and owner != cccd:
+                result.error_rows += 1
+                sink.add(RowError(line, "phone", _PHONE_TAKEN))
+                continue
+            values = {"full_name": row[1], "name_folded": row[2], "birthdate": row[3],
+                      "gender": row[4], "phone": row[5], "email": row[6],
+                      "commune_code": row[7]}
+            old = existing.get(cccd)
+            if old is None:
+                inserts.append({"id": uuid.uuid4(), "cccd": cccd, **values})
+            elif old == (row[1], row[3], row[4], row[5], row[6], row[7]):
+                result.unchanged += 1
+            else:
+                updates.append({"key": cccd, **values})
+            if self.phones is not None:
+                self.phones[row[5]] = cccd
+        self._flush(inserts, updates, sink, result, valid)
+
+    def _existing(self, cccds: list[str]) -> dict[str, tuple[Any, ...]]:
+        t = self.table
+        found: dict[str, tuple[Any, ...]] = {}
+        for i in range(0, len(cccds), self._LOOKUP):
+            query = select(t.c.cccd, t.c.full_name, t.c.birthdate, t.c.gender, t.c.phone,
+                           t.c.email, t.c.commune_code).where(
+                t.c.cccd.in_(cccds[i:i + self._LOOKUP]))
+            for cccd, *rest in self.session.execute(query):
+                found[cccd] = tuple(rest)
+        return found
+
+    def _phone_owners(self, phones: list[str]) -> dict[str, str]:
+        t = self.table
+        owners: dict[str, str] = {}
+        for i in range(0, len(phones), self._LOOKUP):
+            query = select(t.c.phone, t.c.cccd).where(t.c.phone.in_(phones[i:i + self._LOOKUP]))
+            owners.update((phone, cccd) for phone, cccd in self.session.execute(query))
+        return owners
+
+    def _flush(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
+               sink: ErrorSink, result: ImportResult,
+               valid: dict[str, tuple[int, Valid]]) -> None:
+        if self.dry_run:
+            result.created += len(inserts)
+            result.updated += len(updates)
+            return
+        try:
+            self._execute(inserts, updates)
+            self.session.commit()
+            result.created += len(inserts)
+            result.updated += len(updates)
+        except IntegrityError:
+            # Someone registered one of these CCCDs or phones between our check and the write
+            # (a sign-up, an officer): redo the chunk row by row, the culprits become errors.
+            self.session.rollback()
+            self._tuned = False
+            self._tune()
+            for kind, values in [("i", v) for v in inserts] + [("u", v) for v in updates]:
+                cccd = values.get("cccd") or values["key"]
+                try:
+                    with self.session.begin_nested():
+                        if kind == "i":
+                            self._execute([values], [])
+                        else:
+                            self._execute([], [values])
+                except IntegrityError:
+                    result.error_rows += 1
+                    sink.add(RowError(valid[cccd][0], "phone", _CONFLICT))
+                    continue
+                if kind == "i":
+                    result.created += 1
+                else:
+                    result.updated += 1
+            self.session.commit()
+
+    # Raw DBAPI executemany (inside the session's transaction): SQLAlchemy's per-row bind
+    # processing cost more than SQLite's own work. Values are converted as SQLAlchemy stores
+    # them: on SQLite a Uuid is 32 hex digits, dates and datetimes ISO text.
+    _COLUMNS = ("id", "cccd", "full_name", "name_folded", "birthdate", "gender", "phone",
+                "email", "commune_code", "identity_level", "status", "failed_attempts",
+                "unlock_required", "created_at", "updated_at")
+
+    def _execute(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+        connection = self.session.connection().connection.driver_connection
+        assert connection is not None
+        now = self.now
+        if self.sqlite:
+            stamp: Any = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+            convert: Callable[[Any], Any] = lambda d: d.isoformat()  # noqa: E731
+            mark, active, false = "?", "active", 0
+        else:
+            stamp, convert, mark, active, false = now, lambda d: d, "%s", "active", False
+        cursor = connection.cursor()
+        try:
+            if inserts:
+                rows = [(v["id"].hex if self.sqlite else v["id"], v["cccd"], v["full_name"],
+                         v["name_folded"], convert(v["birthdate"]), v["gender"], v["phone"],
+                         v["email"], v["commune_code"], 1, active, 0, false, stamp, stamp)
+                        for v in inserts]
+                columns = ", ".join(self._COLUMNS)
+                if self.sqlite:
+                    cursor.executemany(
+                        f"INSERT INTO citizens ({columns}) VALUES "
+                        f"({', '.join([mark] * len(self._COLUMNS))})", rows)
+                else:
+                    # COPY: several times faster than INSERTs; a duplicate key fails it whole,
+                    # which the caller handles by retrying row by row.
+                    with cursor.copy(f"COPY citizens ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+            if updates:
+                cursor.executemany(
+                    f"UPDATE citizens SET full_name={mark}, name_folded={mark}, "
+                    f"birthdate={mark}, gender={mark}, phone={mark}, email={mark}, "
+                    f"commune_code={mark}, updated_at={mark} WHERE cccd={mark}",
+                    [(v["full_name"], v["name_folded"], convert(v["birthdate"]), v["gender"],
+                      v["phone"], v["email"], v["commune_code"], stamp, v["key"])
+                     for v in updates])
+        except Exception as error:
+            _raise_integrity(error)
+            raise
+        finally:
+            cursor.close()
+
+
+def _raise_integrity(error: Exception) -> None:
+    """DBAPI unique-key violations as SQLAlchemy's IntegrityError (raw cursors bypass it)."""
+    import sqlite3
+
+    names = {"IntegrityError", "UniqueViolation"}
+    if isinstance(error, sqlite3.IntegrityError) or type(error).__name__ in names:
+        raise IntegrityError("bulk import", None, error) from error
+
+
+_DUPLICATE_CCCD = ("This citizen ID number (CCCD) appears more than once in the file; "
+                   "only its first valid row was imported.")
+_PHONE_TAKEN = "This phone number is already used by another citizen."
+_CONFLICT = "This citizen ID number or phone number was registered by someone else meanwhile."
+# Extraction markers: the constants above are translated where they are shown (RowError.reason).
+_l("This citizen ID number (CCCD) appears more than once in the file; only its first valid "
+   "row was imported.")
+_l("This phone number is already used by another citizen.")
+_l("This citizen ID number or phone number was registered by someone else meanwhile.")
+_l("This row has %(found)s values instead of %(expected)s.")
+
+
+def default_workers() -> int:
+    return min(2, os.cpu_count() or 1)
