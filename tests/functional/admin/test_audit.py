@@ -220,3 +220,18 @@ def test_verify_finds_a_tampered_entry(app, staff_client, trail):  # noqa: ANN00
 
 def test_verify_needs_csrf(staff_client):  # noqa: ANN001
     assert staff_client("auditor").post("/admin/audit/verify").status_code == 400
+
+
+def test_verify_of_a_long_trail_points_to_the_command(app, staff_client, trail,  # noqa: ANN001
+                                                      monkeypatch):
+    from idp.admin import audit as audit_screen
+
+    monkeypatch.setattr(audit_screen, "VERIFY_IN_PAGE_LIMIT", 2)
+    client = staff_client("superadmin")
+    token = _csrf(client.get("/admin/audit").get_data(as_text=True))
+    html = client.post("/admin/audit/verify", data={"csrf_token": token}).get_data(as_text=True)
+    assert 'id="verify-result"' in html and "<code>tnid audit verify</code>" in html
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "staff:audit:verified")).one()
+    assert entry.details == {"checked": 2, "complete": False}
