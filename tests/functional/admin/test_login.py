@@ -336,3 +336,60 @@ def test_per_ip_limit(app_factory, make_staff):
     client = app.test_client()
     assert [password_step(client, "someone", WRONG).status_code for _ in range(2)] == [401, 401]
     assert password_step(client, "someone", WRONG).status_code == 429
+
+
+def _parallel_password_steps(app: Flask, username: str, n: int = 8) -> list[int]:
+    """``n`` browsers (other addresses) post a wrong password at once; the statuses."""
+    import threading
+
+    browsers = []
+    for i in range(n):
+        browser = app.test_client()
+        browser.environ_base["REMOTE_ADDR"] = f"10.0.0.{i + 1}"
+        browsers.append((browser, csrf_token(browser.get("/admin/login").text)))
+    statuses, lock, barrier = [], threading.Lock(), threading.Barrier(n)
+
+    def run(browser: FlaskClient, token: str) -> None:
+        barrier.wait()
+        response = browser.post("/admin/login", data={
+            "csrf_token": token, "username": username, "password": WRONG})
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+def test_parallel_guesses_after_a_delay_get_one_check(app, enrolled):
+    """Eight requests at once past a delay: one password checked and counted, seven wait."""
+    staff = enrolled()
+    with app.app_context():
+        row = db.session.get(StaffAccount, staff.id)
+        row.failed_attempts, row.last_failure_at = 20, utcnow() - timedelta(hours=1)
+        db.session.commit()
+    assert _parallel_password_steps(app, staff.username) == [401] + [429] * 7
+    assert refresh(app, staff).failed_attempts == 21
+    assert len([a for a in actions(app) if a == "staff:login:failure"]) == 1
+
+
+def test_one_code_in_parallel_signs_in_once(app, enrolled):
+    """The same right code from several half-way sign-ins at once: one wins its step."""
+    from tests.support.parallel import run_parallel
+
+    staff = enrolled()
+    now = utcnow()
+    code = code_at(now)
+
+    def attempt(_: int) -> bool:
+        row = db.session.get(StaffAccount, staff.id)
+        result = staff_accounts.verify_totp(db.session, row, code,
+                                            secret_key=app.config["SECRET_KEY"], ip=None,
+                                            now=now)
+        db.session.commit()
+        return result.ok
+
+    assert sorted(run_parallel(app, attempt, 4)) == [False, False, False, True]
