@@ -38,19 +38,15 @@ class SearchForm(FlaskForm):
     q = StringField(_l("CCCD, phone number or name"), validators=[Length(max=100)],
                     render_kw={"autocomplete": "off", "spellcheck": "false",
                                "autofocus": True, "type": "search"})
-    commune = SelectField(_l("Commune or ward"), validate_choice=False)
+    commune = SelectField(_l("Commune or ward"), validate_choice=False, choices=[])
     status = SelectField(_l("Status"), validate_choice=False, choices=[
         SelectChoice("", _l("Any")), *(SelectChoice(k, v) for k, v in STATUS_LABELS.items())])
     level = SelectField(_l("Identity level"), validate_choice=False, choices=[
         SelectChoice("", _l("Any")), SelectChoice("1", _l("Level 1")),
         SelectChoice("2", _l("Level 2"))])
     after = HiddenField()
-
-    def __init__(self, *args: object, communes: frozenset[str] | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.commune.choices = [SelectChoice("", _l("All communes")),
-                                *commune_choices(communes)]
+    # ``commune`` options are written by the template from a cached list (see
+    # admin/citizens.py): the field only reads the value here.
 
 
 def reason_field() -> TextAreaField:
