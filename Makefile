@@ -15,11 +15,12 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
-## demo: install, create the SQLite database in instance/, seed the demo citizen, serve :5000
+## demo: install, create the SQLite database in instance/, then clients_example/run_demo.py seeds
+## the demo accounts (`tnid demo`), serves ThaiNguyen ID on :5000 and the example apps (portal :5001,
+## health records :5002, market :5003), prints every URL and credential; Ctrl-C stops them all
 demo: install
 	$(BIN)/tnid init
-	$(BIN)/tnid demo
-	$(BIN)/tnid serve --port $(PORT)
+	$(BIN)/python -m clients_example.run_demo --port $(PORT)
 
 ## test: lint, then the whole suite on SQLite and on a throw-away PostgreSQL, browser tests included
 test: install system-deps
