@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: demo test lint install system-deps translations clean interop bench
+.PHONY: demo test lint install system-deps translations clean interop bench bench-staff
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-system-deps venv
@@ -40,6 +40,11 @@ bench: install system-deps
 	$(BIN)/python bench/oidc_endpoints.py --db sqlite
 	$(BIN)/python bench/oidc_endpoints.py --db postgresql
 	$(BIN)/python bench/password_signin.py --db sqlite
+
+## bench-staff: console search (CCCD, phone, name prefix) and citizen page with 1.3 million citizens
+bench-staff: install system-deps
+	$(BIN)/python bench/staff_search.py --db sqlite
+	$(BIN)/python bench/staff_search.py --db postgresql
 
 lint: install
 	$(BIN)/ruff check .
