@@ -59,7 +59,7 @@ class AppForm(FlaskForm):
     name_vi = StringField(_l("Name in Vietnamese"), validators=[Length(max=1000)])
     name_en = StringField(_l("Name in English (optional)"), validators=[Length(max=1000)])
     logo_uri = StringField(_l("Logo address (optional)"), validators=[Length(max=1000)],
-                           render_kw={"type": "url", "spellcheck": "false"})
+                           render_kw={"inputmode": "url", "spellcheck": "false"})
     redirect_uris = TextAreaField(
         _l("Redirect URIs (one per line)"), validators=[Length(max=20_000)],
         render_kw={"rows": 3, "spellcheck": "false"})
@@ -68,7 +68,7 @@ class AppForm(FlaskForm):
         validators=[Length(max=20_000)], render_kw={"rows": 2, "spellcheck": "false"})
     backchannel_logout_uri = StringField(
         _l("Back-channel logout address (optional)"), validators=[Length(max=1000)],
-        render_kw={"type": "url", "spellcheck": "false"})
+        render_kw={"inputmode": "url", "spellcheck": "false"})
     scopes = CheckboxesField(_l("Personal data the app may ask for (scopes)"),
                              choices=[SelectChoice(s, s) for s in SUPPORTED_SCOPES],
                              default=["openid"], validate_choice=False)
@@ -83,7 +83,7 @@ class AppForm(FlaskForm):
                          render_kw={"rows": 4, "spellcheck": "false"})
     jwks_uri = StringField(_l("Or the address of the public keys (jwks_uri)"),
                            validators=[Length(max=1000)],
-                           render_kw={"type": "url", "spellcheck": "false"})
+                           render_kw={"inputmode": "url", "spellcheck": "false"})
     subject_type = SelectField(_l("Citizen identifier (sub)"), validate_choice=False,
                                choices=[SelectChoice(k, v) for k, v in SUBJECT_LABELS.items()])
     sector_identifier = StringField(_l("Sector (host name, pairwise only, optional)"),
