@@ -9,8 +9,8 @@ Search must stay fast with 1.3 million citizens, so every query is an index look
 - a CCCD (12 digits) or a phone number (any Vietnamese format) is an exact match on a unique
   index;
 - anything else is a name prefix on ``name_folded`` (``fold_name``: no diacritics, lower
-  case), a range scan ``q <= name_folded < q + U+FFFF`` that SQLite and PostgreSQL both serve
-  from the index;
+  case), a range scan ``q <= name_folded < successor(q)`` that SQLite and PostgreSQL both serve
+  from the index (``prefix_upper_bound``: right under byte-order and linguistic collations);
 - pages are keyset pages ordered by (name_folded, id): the next page starts after the last
   row seen, and nothing counts the whole table.
 
@@ -127,6 +127,23 @@ def classify(text: str) -> tuple[str, str]:
     return ("name", folded) if folded else ("all", "")
 
 
+_NEXT = {**{c: chr(ord(c) + 1) for c in "abcdefghijklmnopqrstuvwxy012345678"}, "9": "a"}
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix``, in byte order (SQLite,
+    PostgreSQL "C") *and* in linguistic collations (PostgreSQL en_US/vi_VN), which ignore
+    spaces and punctuation at first: the last letter or digit is stepped to the next one
+    ("nguyen van a" -> "nguyen van b"; "...z" carries). ``prefix + U+FFFF`` would be empty
+    under glibc collations, where U+FFFF weighs nothing. None: no upper bound (all "z")."""
+    chars = list(prefix)
+    while chars:
+        last = chars.pop()
+        if last in _NEXT:
+            return "".join(chars) + _NEXT[last]
+    return None
+
+
 def search(session: Session, staff: StaffAccount, query: SearchQuery, *,
            page_size: int = PAGE_SIZE) -> SearchPage:
     """One page of citizens this staff member may see (raises ``AccessDenied`` without the
@@ -151,8 +168,11 @@ def search(session: Session, staff: StaffAccount, query: SearchQuery, *,
         return SearchPage([row] if row else [], kind)
     if kind == "name":
         # A range the index serves; the substr test keeps it exact under any collation.
-        where += [Citizen.name_folded >= value, Citizen.name_folded < value + "\uffff",
+        where += [Citizen.name_folded >= value,
                   func.substr(Citizen.name_folded, 1, len(value)) == value]
+        upper = prefix_upper_bound(value)
+        if upper is not None:
+            where.append(Citizen.name_folded < upper)
     after = _uncursor(query.after)
     if after is not None:
         name, ident = after

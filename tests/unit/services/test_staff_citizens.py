@@ -375,3 +375,20 @@ def test_enrol_refuses_other_commune_and_bad_data(ctx, make_citizen):
             domain=None, ip=None, today=NOW.date(), now=NOW)
     assert db.session.scalar(select(func.count()).select_from(Citizen).where(
         Citizen.cccd == "019190000123")) == 0
+
+
+@pytest.mark.parametrize("prefix,upper", [
+    ("nguyen van a", "nguyen van b"), ("le", "lf"), ("tz", "u"), ("zz", None),
+    ("nguyen van z", "nguyen vao"), ("a9", "aa"), ("nguyen'", "nguyeo"), ("", None),
+])
+def test_prefix_upper_bound(prefix, upper):
+    assert staff_citizens.prefix_upper_bound(prefix) == upper
+    if upper is not None:
+        assert prefix < upper and prefix + "zzz" < upper
+
+
+def test_name_search_at_the_end_of_the_alphabet(ctx, make_citizen):
+    z = make_citizen(full_name="Zơ Văn Zung")
+    admin = _staff("superadmin")
+    assert [c.id for c in staff_citizens.search(db.session, admin,
+                                                SearchQuery(text="zo van z")).rows] == [z.id]
