@@ -270,15 +270,15 @@ def _check_header(header: Sequence[str]) -> tuple[str, ...]:
     if missing or unknown or repeated:
         parts = []
         if missing:
-            parts.append(gettext("missing columns: %(names)s", names=", ".join(missing)))
+            parts.append(_l("missing columns: %(names)s", names=", ".join(missing)))
         if unknown:
-            parts.append(gettext("unknown columns: %(names)s",
-                                 names=", ".join(c or '""' for c in unknown)))
+            parts.append(_l("unknown columns: %(names)s",
+                            names=", ".join(c or '""' for c in unknown)))
         if repeated:
-            parts.append(gettext("repeated columns: %(names)s", names=", ".join(repeated)))
+            parts.append(_l("repeated columns: %(names)s", names=", ".join(repeated)))
         raise ImportRefused(_l(
             "The first row must name exactly these columns: %(expected)s (%(problems)s).",
-            expected=", ".join(COLUMNS), problems="; ".join(parts)))
+            expected=", ".join(COLUMNS), problems=_Joined(parts)))
     return columns
 
 
@@ -554,10 +554,28 @@ def record_refusal(session: Session, refusal: ImportRefused, *, actor_type: str,
                  outcome="failure", details=details)
 
 
+class _Joined:
+    """Several lazy messages joined by "; ", rendered in the language of the moment."""
+
+    def __init__(self, parts: list[LazyString]) -> None:
+        self.parts = parts
+
+    def __str__(self) -> str:
+        return "; ".join(str(p) for p in self.parts)
+
+    def english(self) -> str:
+        return "; ".join(_english(p) for p in self.parts)
+
+
 def _english(message: LazyString | str) -> str:
+    """The English (msgid) text of a lazy message, for audit entries and logs."""
     if isinstance(message, LazyString):
         msgid = message._args[0]
-        return msgid % message._kwargs if message._kwargs else msgid
+        if not message._kwargs:
+            return msgid
+        values = {k: v.english() if isinstance(v, _Joined) else v
+                  for k, v in message._kwargs.items()}
+        return msgid % values
     return str(message)
 
 
