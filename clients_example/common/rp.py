@@ -108,6 +108,8 @@ def make_app(spec: AppSpec, settings: Settings, import_name: str) -> Flask:
     app.register_blueprint(bp)
     app.before_request(_check_csrf)
     app.after_request(_security_headers)
+    app.add_template_filter(_show, "show")
+    app.add_template_filter(_unixtime, "unixtime")
     app.context_processor(lambda: {
         "app_title": spec.title, "app_key": spec.key, "client_id": spec.client_id,
         "issuer": settings.issuer, "signin": current_signin(), "csrf_token": csrf_token,
@@ -205,6 +207,20 @@ def fetch_userinfo() -> dict[str, Any]:
                                token={"access_token": access_token(), "token_type": "Bearer"})
     response.raise_for_status()
     return response.json()
+
+
+def fresh_userinfo() -> dict[str, Any]:
+    """The citizen's claims as the provider has them now (an officer may have verified the
+    identity since the sign-in), refreshing the access token when it expired. Falls back to
+    what was stored at sign-in if the provider cannot be asked."""
+    signin = current_signin()
+    assert signin is not None
+    try:
+        signin["userinfo"] = fetch_userinfo()
+        rp().store.update_session(session["lsid"], signin)
+    except Exception as error:  # noqa: BLE001 — the page still works with stored claims
+        log.warning("userinfo failed, using the claims stored at sign-in: %s", error)
+    return signin.get("userinfo", {})
 
 
 def _token_fields(token: dict[str, Any], old_refresh: str | None = None) -> dict[str, Any]:
@@ -420,6 +436,20 @@ def _local_path(value: str | None) -> str | None:
         return None
     parts = urlsplit(value)
     return value if not parts.scheme and not parts.netloc else None
+
+
+def _show(value: Any) -> str:
+    """A claim as JSON when it is structured (address, amr), as text otherwise."""
+    if isinstance(value, dict | list | bool):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _unixtime(value: Any) -> str:
+    try:
+        return time.strftime("%d/%m/%Y %H:%M:%S", time.localtime(int(value)))
+    except (TypeError, ValueError, OverflowError):
+        return str(value)
 
 
 def _secret_key(instance: Path) -> str:

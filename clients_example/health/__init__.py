@@ -10,7 +10,13 @@ import hashlib
 
 from flask import Flask, render_template
 
-from clients_example.common.rp import AppSpec, Settings, claim, current_signin, make_app
+from clients_example.common.rp import (
+    AppSpec,
+    Settings,
+    current_signin,
+    fresh_userinfo,
+    make_app,
+)
 
 SPEC = AppSpec(
     key="health", title="Sổ sức khỏe điện tử", title_en="Electronic health records",
@@ -48,11 +54,14 @@ def create_app(settings: Settings) -> Flask:
     def index() -> str:
         if current_signin() is None:
             return render_template("health/index.html", state="signed_out")
-        cccd, level = claim("cccd"), claim("identity_level")
+        # Asked afresh on every visit (refreshing the access token when it expired): a
+        # citizen verified at the commune office since signing in sees the records at once.
+        info = fresh_userinfo()
+        cccd, level = info.get("cccd"), info.get("identity_level")
         if not cccd or level != 2:
             return render_template("health/index.html", state="unverified", level=level)
         return render_template("health/index.html", state="records", cccd=cccd,
-                               records=records_for(cccd), name=claim("name"))
+                               records=records_for(cccd), name=info.get("name"))
 
     return app
 

@@ -69,8 +69,8 @@ def create_app(settings: Settings) -> Flask:
             "portal/dossier.html", services=SERVICES,
             service=request.args.get("service", "ly-lich-tu-phap"),
             prefill={"name": claim("name"), "cccd": claim("cccd"),
-                     "birthdate": claim("birthdate"), "phone": claim("phone_number"),
-                     "address": address.get("formatted", "")})
+                     "birthdate": _vietnamese_date(claim("birthdate")),
+                     "phone": claim("phone_number"), "address": address.get("formatted", "")})
 
     @app.post("/dossier")
     @login_required
@@ -100,6 +100,14 @@ def _cannot_submit() -> str | None:
     if claim("identity_level") != 2 or not claim("cccd"):
         return "unverified"
     return None
+
+
+def _vietnamese_date(iso: str | None) -> str:
+    """1990-07-21 -> 21/07/1990 (how dates are written on Vietnamese forms)."""
+    if not iso or len(iso) != 10:
+        return iso or ""
+    year, month, day = iso.split("-")
+    return f"{day}/{month}/{year}"
 
 
 def _dossiers(sub: str) -> list[dict]:

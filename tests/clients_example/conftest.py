@@ -39,8 +39,8 @@ def make_rp_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[st
             "_loaded_at": 1, "issuer": ISSUER, "jwks": jwks,
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "authorization_endpoint": f"{ISSUER}/authorize", "token_endpoint": f"{ISSUER}/token",
-            "userinfo_endpoint": f"{ISSUER}/userinfo", "end_session_endpoint":
-            f"{ISSUER}/end-session", "jwks_uri": f"{ISSUER}/jwks"})
+            "userinfo_endpoint": "http://127.0.0.1:9/userinfo",  # refused at once
+            "end_session_endpoint": f"{ISSUER}/end-session", "jwks_uri": f"{ISSUER}/jwks"})
         client.fetch_jwk_set = lambda force=False: jwks  # no network in these tests
         return app
 
