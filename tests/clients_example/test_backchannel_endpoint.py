@@ -27,14 +27,15 @@ def logout_token(app: Flask, **changes: Any) -> str:
     return jwt.encode({"alg": "RS256", "kid": "p1", "typ": "logout+jwt"}, claims, PROVIDER_KEY)
 
 
-def sign_in(app: Flask, client: FlaskClient, *, sid: str = "sid-1",
-            sub: str = "citizen-1") -> str:
+def sign_in(app: Flask, client: FlaskClient, *, sid: str = "sid-1", sub: str = "citizen-1",
+            **data: Any) -> str:
     """A browser signed in to the app (as the callback leaves it)."""
     store = app.extensions["rp"].store
     lsid = store.create_session(sid=sid, sub=sub, data={
         "claims": {"sub": sub, "sid": sid, "acr": ACR_1, "amr": ["pwd"]}, "id_token": "x.y.z",
         "access_token": "at", "refresh_token": None, "expires_at": time.time() + 600,
-        "scope": "openid", "refreshes": 0, "userinfo": {"sub": sub, "name": "Nguyễn Văn An"}})
+        "scope": "openid", "refreshes": 0, "userinfo": {"sub": sub, "name": "Nguyễn Văn An"},
+        **data})
     with client.session_transaction() as session:
         session["lsid"] = lsid
     return lsid
