@@ -267,7 +267,7 @@ bp = Blueprint("rp", __name__, template_folder="templates", static_folder="stati
 
 
 @bp.get("/login")
-def login() -> Response:
+def login() -> Response | tuple[str, int]:
     """Start the code flow. ``?acr=2`` asks for two-factor sign-in (step-up)."""
     wanted = ACR_2 if request.args.get("acr") == "2" else None
     params: dict[str, Any] = {"ui_locales": "vi"}
@@ -275,8 +275,12 @@ def login() -> Response:
         params["acr_values"] = wanted
     session["next"] = _local_path(request.args.get("next"))
     session["wanted_acr"] = wanted
-    # authlib makes state, nonce and the PKCE verifier and keeps them in the session.
-    return rp().client.authorize_redirect(_external("rp.callback"), **params)
+    try:
+        # authlib makes state, nonce and the PKCE verifier and keeps them in the session.
+        return rp().client.authorize_redirect(_external("rp.callback"), **params)
+    except Exception as error:  # noqa: BLE001 — discovery failed: say so, not a 500
+        log.warning("cannot reach the provider: %s", error)
+        return _error("temporarily_unavailable", str(error), 503)
 
 
 @bp.get("/callback")
@@ -291,6 +295,9 @@ def callback() -> Response | tuple[str, int]:
         token = relying.client.authorize_access_token()
     except OAuthError as error:
         return _error(error.error or "error", error.description)
+    except Exception as error:  # noqa: BLE001 — bad ID token, provider unreachable...
+        log.warning("sign-in failed: %s: %s", type(error).__name__, error)
+        return _error("sign_in_failed", f"{type(error).__name__}: {error}")
     claims = dict(token["userinfo"])
     wanted = session.pop("wanted_acr", None)
     signin = {"claims": claims, "id_token": token["id_token"], "signed_in_at": int(time.time()),
@@ -421,6 +428,10 @@ ERRORS = {
     "consent_required": "Bạn cần đồng ý chia sẻ thông tin.",
     "interaction_required": "ThaiNguyen ID cần bạn thao tác thêm.",
     "mismatching_state": "Yêu cầu đăng nhập đã hết hạn hoặc không khớp. Vui lòng thử lại.",
+    "temporarily_unavailable": "Tạm thời không kết nối được ThaiNguyen ID. Vui lòng thử lại "
+                               "sau ít phút.",
+    "sign_in_failed": "Không hoàn tất được đăng nhập (phản hồi của ThaiNguyen ID không hợp lệ "
+                      "hoặc không kết nối được). Vui lòng thử lại.",
 }
 
 

@@ -139,3 +139,12 @@ def test_sign_in_starts_a_pkce_flow_with_state_and_nonce(app):
     assert "acr_values" not in location
     step_up = app.test_client().get("/login?acr=2").headers["Location"]
     assert "acr_values=urn%3Atnid%3Aacr%3A2" in step_up
+
+
+def test_a_callback_without_a_matching_state_is_explained(app):
+    answer = app.test_client().get("/callback?code=c&state=forged")
+    assert answer.status_code == 400 and "mismatching_state" in answer.text
+    denied = app.test_client().get("/callback?error=access_denied&state=s")
+    assert denied.status_code == 400 and "từ chối" in denied.text
+    mixed_up = app.test_client().get("/callback?code=c&state=s&iss=https://evil.example")
+    assert mixed_up.status_code == 400 and "invalid_issuer" in mixed_up.text
