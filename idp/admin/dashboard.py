@@ -8,7 +8,7 @@ its numbers in a table beside it.
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -30,8 +30,9 @@ def dashboard_page() -> tuple[str, int]:
     raw = request.args.get("days", "")
     days = int(raw) if raw.isdigit() and int(raw) in dashboard.PERIODS \
         else dashboard.DEFAULT_PERIOD
+    cache = current_app.extensions.setdefault("tnid.dashboard_days", dashboard.DayCache())
     figures = dashboard.compute(db.session, staff, days=days, now=utcnow(),
-                                policy=deps.session_policy())
+                                policy=deps.session_policy(), cache=cache)
     labels = [d.strftime("%d/%m") for d in figures.days]
     english = str(get_locale()) == "en"
     sign_in_chart = charts.line_chart(

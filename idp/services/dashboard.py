@@ -9,14 +9,17 @@ the page costs the same with 1.3 million citizens and millions of audit entries 
   officer);
 - active SSO sessions: rows not yet idle or past their absolute lifetime.
 
+Finished days never change (the trail is append-only), so a ``DayCache`` keeps their counts
+in the process: a page view counts today's entries only (the first view of the day counts the
+whole period once).
+
 An officer's figures join audit rows to citizens on citizen_id and keep their communes only:
 entries about no citizen (an unknown account typed at sign-in) are province-wide figures.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -100,14 +103,67 @@ def _citizen_scope(stmt: Select[Any], communes: frozenset[str] | None) -> Select
     return stmt if communes is None else stmt.where(Citizen.commune_code.in_(sorted(communes)))
 
 
-def _per_day(days: Sequence[date], rows: Iterable[Any]) -> list[int]:
-    counts = {_as_date(day): int(n) for day, n in rows}
-    return [counts.get(day, 0) for day in days]
+@dataclass
+class _Day:
+    success: int = 0
+    failure: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+class DayCache:
+    """What a finished local day's figures were, kept in this process's memory.
+
+    Why: counting a month of sign-ins and tokens is a range scan of hundreds of thousands of
+    audit entries (measured in bench/audit_dashboard.py), yet a day that is over never
+    changes: the trail is append-only and entries are stamped with the time they are
+    written. So each process counts a finished day once per scope (the province, or one set
+    of communes) and then only today. A day counts as finished ``SETTLE`` after its
+    midnight, so an entry committed a moment after midnight is not missed.
+
+    The province's population figures (a scan of every citizen) are kept ``population_ttl``.
+    """
+
+    SETTLE = timedelta(minutes=10)
+    KEEP_DAYS = max(PERIODS) + 2
+
+    def __init__(self, population_ttl: timedelta = timedelta(minutes=5)) -> None:
+        self.population_ttl = population_ttl
+        self._days: dict[frozenset[str] | None, dict[date, _Day]] = {}
+        self._population: tuple[datetime, tuple[int, int, int]] | None = None
+        self._lock = threading.Lock()
+
+    def finished(self, day: date, now: datetime) -> bool:
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time()) - VIETNAM_OFFSET
+        return end + self.SETTLE <= now
+
+    def days(self, scope: frozenset[str] | None) -> dict[date, _Day]:
+        with self._lock:
+            return dict(self._days.get(scope, {}))
+
+    def keep(self, scope: frozenset[str] | None, found: dict[date, _Day], now: datetime
+             ) -> None:
+        oldest = (now + VIETNAM_OFFSET).date() - timedelta(days=self.KEEP_DAYS)
+        with self._lock:
+            days = self._days.setdefault(scope, {})
+            days.update({d: v for d, v in found.items() if self.finished(d, now)})
+            for d in [d for d in days if d < oldest]:
+                del days[d]
+
+    def population(self, now: datetime) -> tuple[int, int, int] | None:
+        with self._lock:
+            if self._population and self._population[0] > now:
+                return self._population[1]
+            return None
+
+    def keep_population(self, value: tuple[int, int, int], now: datetime) -> None:
+        with self._lock:
+            self._population = (now + self.population_ttl, value)
 
 
 def compute(session: Session, staff: StaffAccount, *, days: int, now: datetime,
-            policy: SessionPolicy) -> Figures:
-    """The dashboard's figures. Raises ``AccessDenied`` without DASHBOARD_READ."""
+            policy: SessionPolicy, cache: DayCache | None = None) -> Figures:
+    """The dashboard's figures. Raises ``AccessDenied`` without DASHBOARD_READ. With a
+    ``cache``, finished days are counted once per process (see ``DayCache``)."""
     staff_access.require(staff, Permission.DASHBOARD_READ)
     if days not in PERIODS:
         days = DEFAULT_PERIOD
@@ -116,19 +172,11 @@ def compute(session: Session, staff: StaffAccount, *, days: int, now: datetime,
     figures = Figures(day_list, communes, [0] * days, [0] * days)
     if communes is not None and not communes:
         return figures  # an officer without a commune sees nothing
-    day = local_day(session, AuditEvent.created_at)
     recent = AuditEvent.created_at >= since
 
-    # Sign-ins: one GROUP BY (day, outcome) over an index range per action.
-    signed = select(day, AuditEvent.action, func.count()).where(
-        AuditEvent.action.in_((SIGN_IN_SUCCESS, *SIGN_IN_FAILURES)), recent)
-    success: dict[date, int] = defaultdict(int)
-    failure: dict[date, int] = defaultdict(int)
-    for d, action, n in session.execute(
-            _audit_scope(signed, communes).group_by(day, AuditEvent.action)):
-        (success if action == SIGN_IN_SUCCESS else failure)[_as_date(d)] += int(n)
-    figures.sign_ins_success = [success.get(d, 0) for d in day_list]
-    figures.sign_ins_failure = [failure.get(d, 0) for d in day_list]
+    per_day = _daily(session, communes, day_list, now, cache)
+    figures.sign_ins_success = [per_day[d].success for d in day_list]
+    figures.sign_ins_failure = [per_day[d].failure for d in day_list]
 
     # Top sources of failures: addresses and apps.
     failed = AuditEvent.action.in_(SIGN_IN_FAILURES)
@@ -144,16 +192,12 @@ def compute(session: Session, staff: StaffAccount, *, days: int, now: datetime,
         .limit(TOP))]
 
     # Population: citizens, identity level 2, a confirmed authenticator app.
-    level2 = func.count().filter(Citizen.identity_level >= 2)
-    total, verified = session.execute(
-        _citizen_scope(select(func.count(), level2).select_from(Citizen), communes)).one()
-    figures.citizens, figures.identity_level_2 = int(total or 0), int(verified or 0)
-    totp = select(func.count()).select_from(TotpCredential).where(
-        TotpCredential.confirmed_at.is_not(None))
-    if communes is not None:
-        totp = _citizen_scope(totp.join(Citizen, Citizen.id == TotpCredential.citizen_id),
-                              communes)
-    figures.second_factor = int(session.scalar(totp) or 0)
+    known = cache.population(now) if cache is not None and communes is None else None
+    if known is None:
+        known = _population(session, communes)
+        if cache is not None and communes is None:
+            cache.keep_population(known, now)
+    figures.citizens, figures.identity_level_2, figures.second_factor = known
 
     # Live SSO sessions (expired ones linger until the purge: count by the clock instead).
     live = select(func.count()).select_from(SsoSession).where(
@@ -164,18 +208,60 @@ def compute(session: Session, staff: StaffAccount, *, days: int, now: datetime,
     figures.active_sessions = int(session.scalar(live) or 0)
 
     # Tokens issued per app and day.
-    issued = select(AuditEvent.client_id, day, func.count()).where(
-        AuditEvent.action == TOKEN_ISSUED, recent, AuditEvent.client_id.is_not(None))
-    per_app: dict[str, list[tuple[Any, int]]] = defaultdict(list)
-    for client_id, d, n in session.execute(
-            _audit_scope(issued, communes).group_by(AuditEvent.client_id, day)):
-        per_app[client_id].append((d, n))
+    apps = sorted({cid for d in day_list for cid in per_day[d].tokens})
     names = {c.client_id: (c.name_vi, c.name_en) for c in session.execute(
         select(Client.client_id, Client.name_vi, Client.name_en)
-        .where(Client.client_id.in_(list(per_app))))} if per_app else {}
-    for client_id, rows in per_app.items():
-        counts = _per_day(day_list, rows)
+        .where(Client.client_id.in_(apps)))} if apps else {}
+    for client_id in apps:
+        counts = [per_day[d].tokens.get(client_id, 0) for d in day_list]
         name_vi, name_en = names.get(client_id, (client_id, client_id))
         figures.tokens.append(AppTokens(client_id, name_vi, name_en, sum(counts), counts))
     figures.tokens.sort(key=lambda a: (-a.total, a.client_id))
     return figures
+
+
+def _daily(session: Session, communes: frozenset[str] | None, day_list: list[date],
+           now: datetime, cache: DayCache | None) -> dict[date, _Day]:
+    """Sign-ins (success, failure) and tokens per app for each day: finished days from the
+    cache, the others counted from the first of them on (one GROUP BY per figure)."""
+    known = cache.days(communes) if cache is not None else {}
+    missing = [d for d in day_list if d not in known or not cache or not cache.finished(d, now)]
+    found: dict[date, _Day] = {d: _Day() for d in missing}
+    if missing:
+        day = local_day(session, AuditEvent.created_at)
+        since = AuditEvent.created_at >= (
+            datetime.combine(missing[0], datetime.min.time()) - VIETNAM_OFFSET)
+        signed = select(day, AuditEvent.action, func.count()).where(
+            AuditEvent.action.in_((SIGN_IN_SUCCESS, *SIGN_IN_FAILURES)), since)
+        for d, action, n in session.execute(
+                _audit_scope(signed, communes).group_by(day, AuditEvent.action)):
+            entry = found.get(_as_date(d))
+            if entry is None:  # a day already known
+                continue
+            if action == SIGN_IN_SUCCESS:
+                entry.success += int(n)
+            else:
+                entry.failure += int(n)
+        issued = select(AuditEvent.client_id, day, func.count()).where(
+            AuditEvent.action == TOKEN_ISSUED, since, AuditEvent.client_id.is_not(None))
+        for client_id, d, n in session.execute(
+                _audit_scope(issued, communes).group_by(AuditEvent.client_id, day)):
+            entry = found.get(_as_date(d))
+            if entry is not None:
+                entry.tokens[client_id] = int(n)
+        if cache is not None:
+            cache.keep(communes, found, now)
+    return {**known, **found}
+
+
+def _population(session: Session, communes: frozenset[str] | None) -> tuple[int, int, int]:
+    """(citizens, at identity level 2, with a confirmed authenticator app)."""
+    level2 = func.count().filter(Citizen.identity_level >= 2)
+    total, verified = session.execute(
+        _citizen_scope(select(func.count(), level2).select_from(Citizen), communes)).one()
+    totp = select(func.count()).select_from(TotpCredential).where(
+        TotpCredential.confirmed_at.is_not(None))
+    if communes is not None:
+        totp = _citizen_scope(totp.join(Citizen, Citizen.id == TotpCredential.citizen_id),
+                              communes)
+    return int(total or 0), int(verified or 0), int(session.scalar(totp) or 0)

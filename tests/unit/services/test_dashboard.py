@@ -75,3 +75,48 @@ def test_a_disabled_account_sees_nothing() -> None:
 
 def test_share() -> None:
     assert dashboard.Figures.share(1, 4) == 0.25 and dashboard.Figures.share(3, 0) == 0.0
+
+
+def test_finished_days_are_counted_once_per_scope() -> None:
+    cache = dashboard.DayCache()
+    auditor = _staff("auditor")
+    audit.record(db.session, "auth:login:success", now=datetime(2025, 3, 8, 5, 0))
+    audit.record(db.session, "oidc:token:issued", client_id="app", now=datetime(2025, 3, 8, 6))
+    db.session.commit()
+    first = dashboard.compute(db.session, auditor, days=7, now=NOW, policy=POLICY, cache=cache)
+    assert first.sign_ins_success[-3] == 1 and first.tokens[0].per_day[-3] == 1
+    # A late write into a finished day (never happens: entries carry their writing time)
+    # shows that the day now comes from memory; today is still counted live.
+    audit.record(db.session, "auth:login:success", now=datetime(2025, 3, 8, 7, 0))
+    audit.record(db.session, "auth:login:success", now=NOW - timedelta(minutes=1))
+    audit.record(db.session, "oidc:token:issued", client_id="app", now=NOW)
+    db.session.commit()
+    second = dashboard.compute(db.session, auditor, days=30, now=NOW, policy=POLICY,
+                               cache=cache)
+    assert second.sign_ins_success[-3] == 1 and second.sign_ins_success[-1] == 1
+    assert second.tokens[0].per_day[-1] == 1 and second.tokens[0].total == 2
+    # Another scope has its own counts; without a cache everything is counted.
+    officer = _staff("officer", ("05719",))
+    assert sum(dashboard.compute(db.session, officer, days=7, now=NOW, policy=POLICY,
+                                 cache=cache).sign_ins_success) == 0
+    fresh = dashboard.compute(db.session, auditor, days=7, now=NOW, policy=POLICY)
+    assert fresh.sign_ins_success[-3] == 2
+
+
+def test_a_day_is_finished_ten_minutes_after_midnight() -> None:
+    cache = dashboard.DayCache()
+    midnight = datetime(2025, 3, 8, 17, 0)  # 00:00 on 9/3 in Vietnam
+    assert not cache.finished(date(2025, 3, 8), midnight + timedelta(minutes=9))
+    assert cache.finished(date(2025, 3, 8), midnight + timedelta(minutes=10))
+
+
+def test_province_population_is_kept_a_few_minutes() -> None:
+    cache = dashboard.DayCache(population_ttl=timedelta(minutes=5))
+    admin = _staff("superadmin")
+    assert dashboard.compute(db.session, admin, days=7, now=NOW, policy=POLICY,
+                             cache=cache).citizens == 0
+    cache.keep_population((7, 1, 2), NOW)
+    assert dashboard.compute(db.session, admin, days=7, now=NOW + timedelta(minutes=4),
+                             policy=POLICY, cache=cache).citizens == 7
+    assert dashboard.compute(db.session, admin, days=7, now=NOW + timedelta(minutes=6),
+                             policy=POLICY, cache=cache).citizens == 0
