@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Response, jsonify, request
 
 from idp.extensions import db, limiter
 from idp.oidc import bp, context
+from idp.oidc.server import is_client_id
+from idp.services import audit
 
 FORM = "application/x-www-form-urlencoded"
 # A client assertion signed with a 4096-bit RSA key is under 2 KB; nothing legitimate is longer.
@@ -36,8 +39,31 @@ def token() -> Response:
     except Exception:
         db.session.rollback()
         raise
+    if response.status_code in (400, 401) and response.is_json:
+        record_refusal(response.get_json(silent=True) or {})
     db.session.commit()
     return no_store(response)
+
+
+# Refusals worth a trace: a wrong client secret or assertion (someone guessing or a leaked
+# configuration), and a code or refresh token that is unknown, spent or another client's
+# (replay). Malformed requests are not recorded: they say nothing about anyone.
+AUDITED_ERRORS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
+
+
+def record_refusal(body: dict) -> None:
+    error = body.get("error")
+    if error not in AUDITED_ERRORS:
+        return
+    try:  # read as authlib's client_secret_basic does; a malformed header claims no one
+        basic_id, _secret = extract_basic_authorization(request.headers)
+    except (UnicodeError, ValueError):
+        basic_id = None
+    claimed = basic_id or request.form.get("client_id")
+    client_id = claimed if is_client_id(claimed) else None
+    audit.record(db.session, "oidc:token:failure", actor_type="client", actor_id=client_id,
+                 client_id=client_id, outcome="failure", ip=request.remote_addr,
+                 details={"error": error, "grant_type": request.form.get("grant_type", "")[:40]})
 
 
 @bp.route("/token", methods=["GET", "PUT", "PATCH", "DELETE"])

@@ -11,8 +11,8 @@ import requests
 from sqlalchemy import select, update
 
 from idp.extensions import db
-from idp.models import AuthorizationCode, Citizen, CitizenStatus
-from idp.services import tokens
+from idp.models import AuditEvent, AuthorizationCode, Citizen, CitizenStatus
+from idp.services import audit, tokens
 from idp.services.clock import utcnow
 from tests.support.oidc import REDIRECT, authorize_query, follow_to_client
 from tests.support.token_endpoint import (
@@ -68,6 +68,26 @@ def test_code_reuse_fails_and_revokes_what_the_first_use_issued(app, browser, si
     refreshed = browser.post("/token", headers=basic(rp.client_id, rp.secret), data={
         "grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
     assert_error(refreshed, "invalid_grant")
+
+
+def test_a_replayed_code_and_a_wrong_secret_are_in_the_audit_trail(app, browser,
+                                                                   signing_keys):
+    rp = app_for(app)
+    grant = get_code(browser, rp)
+    assert exchange(browser, rp, grant).status_code == 200
+    assert_error(exchange(browser, rp, grant), "invalid_grant")
+    wrong = browser.post("/token", headers=basic(rp.client_id, "not-the-secret"),
+                         data=code_form(rp, grant))
+    assert_error(wrong, "invalid_client", 401)
+    assert_error(browser.post("/token", data={"grant_type": "password"}),
+                 "unsupported_grant_type")  # says nothing about anyone: not recorded
+    with app.app_context():
+        refusals = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "oidc:token:failure").order_by(AuditEvent.id)).all()
+        assert [(e.client_id, e.outcome, e.details["error"]) for e in refusals] == [
+            (rp.client_id, "failure", "invalid_grant"),
+            (rp.client_id, "failure", "invalid_client")]
+        assert audit.verify_chain(db.session)[1] is None
 
 
 def test_concurrent_exchanges_of_one_code_give_exactly_one_success(app, browser, live_server,
