@@ -103,7 +103,7 @@ def citizen_import_view() -> tuple[str, int]:
             result = citizen_import.import_csv(
                 db.session, stream, today=now.date(), now=now, actor_type="staff",
                 actor_id=str(staff.id), ip=request.remote_addr, limits=LIMITS,
-                dry_run=form.dry_run.data, workers=1, report=report, reason=reason)
+                dry_run=form.dry_run.data, workers=0, report=report, reason=reason)
     except ImportRefused as refusal:
         report_path.unlink(missing_ok=True)
         db.session.rollback()

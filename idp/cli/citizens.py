@@ -120,8 +120,9 @@ def list_(app: Flask, commune_code: str | None, status: str | None, level: str |
               default=None, help="Write every bad row (row, column, reason) to this CSV file.")
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Processes that validate rows (default: 2, or the CPU count if lower).")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Processes validating rows beside the writer (default: 1 on a machine "
+                   "with 2 CPUs, 2 above; 0 = validate in the writer).")
 @click.option("--max-rows", type=click.IntRange(1), default=ImportLimits.max_rows,
               show_default=True, help="Refuse files with more rows.")
 @click.option("--max-mb", type=click.IntRange(1), default=ImportLimits.max_bytes // 1_048_576,
@@ -137,6 +138,8 @@ def import_(app: Flask, csv_file: Path, errors_report: Path | None, dry_run: boo
     file was processed (even with bad rows), 1 when it was refused (nothing written).
     """
     limits = ImportLimits(max_rows=max_rows, max_bytes=max_mb * 1_048_576)
+    if workers is None:
+        workers = citizen_import.default_workers()
     now = utcnow()
     with csv_file.open("rb") as stream:
         try:
@@ -158,7 +161,7 @@ def import_(app: Flask, csv_file: Path, errors_report: Path | None, dry_run: boo
             result = citizen_import.import_csv(
                 db.session, stream, today=now.date(), now=now, actor_type="system",
                 actor_id="cli", limits=limits, dry_run=dry_run,
-                workers=workers or citizen_import.default_workers(), report=report,
+                workers=workers, report=report,
                 progress=bar.update if bar else None, inspection=inspection)
         finally:
             if bar:

@@ -369,3 +369,14 @@ def test_fast_phone_never_accepts_what_normalize_phone_refuses(raw):
     fast = ci._fast_phone(raw)
     if fast is not None:
         assert ids.normalize_phone(raw) == fast
+
+
+def test_compact_int_set(monkeypatch):
+    monkeypatch.setattr(ci._IntSet, "_MERGE_AT", 7)
+    numbers = ci._IntSet()
+    added = [19_085_000_000 + (i * 7919) % 1000 for i in range(100)]
+    for n in added:
+        numbers.add(n)
+    assert all(n in numbers for n in added)
+    assert not any(n in numbers for n in range(19_085_000_000 + 1000, 19_085_000_000 + 1100))
+    assert len(numbers.sorted) > 0  # merged at least once
