@@ -66,7 +66,7 @@ UPDATABLE = ("full_name", "birthdate", "gender", "phone", "email", "commune_code
 AUDIT_ACTION = "staff:citizens:imported"
 
 _BLOCK = 1 << 20
-SQLITE_CACHE_KIB = 131072        # page cache of the import's connection
+SQLITE_CACHE_KIB = 65536         # page cache of the import's connection
 SQLITE_APP_MMAP = 268435456      # as idp.database sets it for every connection
 
 
@@ -637,8 +637,10 @@ class _Writer:
         self.table = Citizen.__table__
         # CCCDs seen in the file so far (in-file duplicates).
         self.seen = _IntSet()
-        # A dry run writes nothing: phones of earlier chunks must be remembered instead.
-        self.phones: dict[str, str] | None = {} if dry_run else None
+        # Phone numbers of the file's accepted rows, as ints (in-file conflicts; a dry run
+        # writes nothing, so the database would not show earlier chunks' phones).
+        self.phones = _IntSet()
+        self.fresh: bool | None = None
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         self._tuned = False
 
@@ -662,9 +664,13 @@ class _Writer:
 
     def write(self, rows: list[Checked], sink: ErrorSink, result: ImportResult) -> None:
         self._tune()
+        if self.fresh is None:
+            # Into an empty table (the province's first load) nothing can exist yet: the
+            # per-chunk lookups are skipped; the in-file sets catch duplicates, and the
+            # UNIQUE constraints (with the row-by-row retry) anyone registering meanwhile.
+            self.fresh = self.session.execute(select(self.table.c.id).limit(1)).first() is None
         result.rows += len(rows)
         valid: dict[str, tuple[int, Valid]] = {}
-        phones_in_chunk: dict[str, str] = {}
         for line, row, errors in rows:
             if errors:
                 result.error_rows += 1
@@ -677,20 +683,22 @@ class _Writer:
                 result.error_rows += 1
                 sink.add(RowError(line, "cccd", _DUPLICATE_CCCD))
                 continue
-            holder = phones_in_chunk.get(row[5])
-            if holder is None and self.phones is not None:
-                holder = self.phones.get(row[5])
-            if holder is not None and holder != row[0]:
+            phone = int(row[5][1:])
+            if phone in self.phones:  # an earlier row (another CCCD) of the file has it
                 result.error_rows += 1
                 sink.add(RowError(line, "phone", _PHONE_TAKEN))
                 continue
             self.seen.add(key)
-            phones_in_chunk[row[5]] = row[0]
+            self.phones.add(phone)
             valid[row[0]] = (line, row)
         if not valid:
             return
-        existing = self._existing(list(valid))
-        taken = self._phone_owners([row[5] for _, row in valid.values()])
+        if self.fresh:
+            existing: dict[str, tuple[Any, ...]] = {}
+            taken: dict[str, str] = {}
+        else:
+            existing = self._existing(list(valid))
+            taken = self._phone_owners([row[5] for _, row in valid.values()])
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for cccd, (line, row) in valid.items():
@@ -704,13 +712,11 @@ class _Writer:
                       "commune_code": row[7]}
             old = existing.get(cccd)
             if old is None:
-                inserts.append({"id": _uuid7(), "cccd": cccd, **values})
+                inserts.append({"id": _uuid7_int(), "cccd": cccd, **values})
             elif old == (row[1], row[3], row[4], row[5], row[6], row[7]):
                 result.unchanged += 1
             else:
                 updates.append({"key": cccd, **values})
-            if self.phones is not None:
-                self.phones[row[5]] = cccd
         self._flush(inserts, updates, sink, result, valid)
 
     def _existing(self, cccds: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -788,9 +794,10 @@ class _Writer:
         cursor = connection.cursor()
         try:
             if inserts:
-                rows = [(v["id"].hex if self.sqlite else v["id"], v["cccd"], v["full_name"],
-                         v["name_folded"], convert(v["birthdate"]), v["gender"], v["phone"],
-                         v["email"], v["commune_code"], 1, active, 0, false, stamp, stamp)
+                rows = [(f"{v['id']:032x}" if self.sqlite else uuid.UUID(int=v["id"]),
+                         v["cccd"], v["full_name"], v["name_folded"], convert(v["birthdate"]),
+                         v["gender"], v["phone"], v["email"], v["commune_code"], 1, active, 0,
+                         false, stamp, stamp)
                         for v in inserts]
                 columns = ", ".join(self._COLUMNS)
                 if self.sqlite:
@@ -842,7 +849,7 @@ _l("This row has %(found)s values instead of %(expected)s.")
 _last_uuid7 = 0
 
 
-def _uuid7() -> uuid.UUID:
+def _uuid7_int() -> int:
     """A time-ordered UUID (RFC 9562 version 7: 48-bit milliseconds, then random bits).
 
     New rows then land at the end of the primary-key index instead of at random pages: with
@@ -855,7 +862,7 @@ def _uuid7() -> uuid.UUID:
     if value <= _last_uuid7:  # same millisecond: step past the previous one
         value = _last_uuid7 + 1
     _last_uuid7 = value
-    return uuid.UUID(int=value)
+    return value
 
 
 def default_workers() -> int:

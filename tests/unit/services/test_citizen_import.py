@@ -380,3 +380,18 @@ def test_compact_int_set(monkeypatch):
     assert all(n in numbers for n in added)
     assert not any(n in numbers for n in range(19_085_000_000 + 1000, 19_085_000_000 + 1100))
     assert len(numbers.sorted) > 0  # merged at least once
+
+
+def test_someone_registering_during_an_import_into_an_empty_table(app, make_citizen):
+    made = []
+
+    def progress(_rows: int) -> None:  # after the first chunk: a sign-up takes Bình's phone
+        if not made:
+            made.append(make_citizen(cccd="019085777777", phone="0912000456"))
+
+    result = run(app, csv_bytes(HEADER, AN, BINH, CHI), progress=progress,
+                 limits=ImportLimits(chunk_rows=1))
+    assert (result.created, result.error_rows) == (2, 1)
+    error, = result.errors
+    assert (error.row, error.column) == (3, "phone")
+    assert set(citizens(app)) == {"019085000123", "019085777777", "006301000789"}
