@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from idp import notify
@@ -167,9 +167,10 @@ def search(session: Session, staff: StaffAccount, query: SearchQuery, *,
         row = session.scalar(select(Citizen).where(Citizen.phone == value, *where))
         return SearchPage([row] if row else [], kind)
     if kind == "name":
-        # A range the index serves; the substr test keeps it exact under any collation.
-        where += [Citizen.name_folded >= value,
-                  func.substr(Citizen.name_folded, 1, len(value)) == value]
+        # A range the index serves, walked in order up to the page size. The exact prefix
+        # test is done on the fetched rows (below), not in SQL: PostgreSQL guesses 0.5 % for
+        # an expression it cannot estimate, then prefers fetching and sorting every match.
+        where.append(Citizen.name_folded >= value)
         upper = prefix_upper_bound(value)
         if upper is not None:
             where.append(Citizen.name_folded < upper)
@@ -184,7 +185,12 @@ def search(session: Session, staff: StaffAccount, query: SearchQuery, *,
                                 .limit(page_size + 1)))
     more = len(rows) > page_size
     rows = rows[:page_size]
-    return SearchPage(rows, kind, _cursor(rows[-1]) if more and rows else None)
+    cursor = _cursor(rows[-1]) if more and rows else None  # from the last row *read*
+    if kind == "name":
+        # Byte-order collations put exactly the prefix's names in the range; linguistic ones
+        # (spaces ignored) may add a neighbour such as "nguyenvana…" for "nguyen van a".
+        rows = [row for row in rows if row.name_folded.startswith(value)]
+    return SearchPage(rows, kind, cursor)
 
 
 # --- detail ---------------------------------------------------------------------------------
