@@ -115,8 +115,23 @@ def test_province_population_is_kept_a_few_minutes() -> None:
     admin = _staff("superadmin")
     assert dashboard.compute(db.session, admin, days=7, now=NOW, policy=POLICY,
                              cache=cache).citizens == 0
-    cache.keep_population((7, 1, 2), NOW)
+    cache.keep_population(None, (7, 1, 2), NOW)
     assert dashboard.compute(db.session, admin, days=7, now=NOW + timedelta(minutes=4),
                              policy=POLICY, cache=cache).citizens == 7
     assert dashboard.compute(db.session, admin, days=7, now=NOW + timedelta(minutes=6),
                              policy=POLICY, cache=cache).citizens == 0
+
+
+def test_top_sources_cover_the_last_week() -> None:
+    for when, ip, app in ((NOW - timedelta(days=3), "192.0.2.1", "app-a"),
+                          (NOW - timedelta(days=3), "192.0.2.1", None),
+                          (NOW - timedelta(days=1), "192.0.2.2", "app-a"),
+                          (NOW - timedelta(days=20), "192.0.2.3", "app-b")):  # too old
+        audit.record(db.session, "auth:password:failure", outcome="failure", ip=ip,
+                     client_id=app, now=when)
+    db.session.commit()
+    figures = dashboard.compute(db.session, _staff("auditor"), days=30, now=NOW,
+                                policy=POLICY)
+    assert figures.failure_ips == [("192.0.2.1", 2), ("192.0.2.2", 1)]
+    assert figures.failure_apps == [("app-a", 2)]
+    assert sum(figures.sign_ins_failure) == 4  # the chart still covers the period
