@@ -395,3 +395,15 @@ def test_someone_registering_during_an_import_into_an_empty_table(app, make_citi
     error, = result.errors
     assert (error.row, error.column) == (3, "phone")
     assert set(citizens(app)) == {"019085000123", "019085777777", "006301000789"}
+
+
+def test_new_ids_are_time_ordered_uuid7(app):
+    import uuid
+
+    ids_ = [ci._uuid7_int() for _ in range(1000)]
+    assert ids_ == sorted(ids_) and len(set(ids_)) == 1000
+    assert {uuid.UUID(int=i).version for i in ids_} == {7}
+    run(app, csv_bytes(HEADER, AN, BINH))
+    people = citizens(app)
+    assert people["019085000123"].id.version == 7
+    assert people["019085000123"].id < people["019190000456"].id
