@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: demo test lint install system-deps translations clean interop bench bench-staff
+.PHONY: demo test lint install system-deps translations clean interop bench bench-staff bench-import
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-system-deps venv
@@ -45,6 +45,11 @@ bench: install system-deps
 bench-staff: install system-deps
 	$(BIN)/python bench/staff_search.py --db sqlite
 	$(BIN)/python bench/staff_search.py --db postgresql
+
+## bench-import: tnid citizens import of 1.3 million generated citizens (SQLite, then PostgreSQL)
+bench-import: install system-deps
+	$(BIN)/python bench/import_citizens.py --db sqlite
+	$(BIN)/python bench/import_citizens.py --db postgresql
 
 lint: install
 	$(BIN)/ruff check .
