@@ -588,9 +588,18 @@ def _english(message: LazyString | str) -> str:
 
 def _chunks(reader: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
     chunk: list[tuple[int, list[str]]] = []
-    for row in reader:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank lines (a trailing one is common)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            # A quoted value running over many lines past the csv module's field limit: a
+            # bad row like any other (reported by its value count), not a failed import.
+            row = [""]
+        else:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank lines (a trailing one is common)
         chunk.append((reader.line_num, row))  # type: ignore[attr-defined]
         if len(chunk) >= size:
             yield chunk

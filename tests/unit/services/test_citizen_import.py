@@ -407,3 +407,12 @@ def test_new_ids_are_time_ordered_uuid7(app):
     people = citizens(app)
     assert people["019085000123"].id.version == 7
     assert people["019085000123"].id < people["019190000456"].id
+
+
+def test_runaway_quoted_value_is_a_row_error(app):
+    runaway = '019085000999,"' + "\n".join(["x" * 1000] * 200)  # never closed, ~200 kB
+    result = run(app, csv_bytes(HEADER, AN, runaway, BINH))
+    # The lines after the runaway value are read as rows again: each is reported, none stops
+    # the import.
+    assert result.created == 2 and result.error_rows >= 1
+    assert {e.column for e in result.errors} == {""}
