@@ -29,7 +29,8 @@ def citizens() -> tuple[str, int]:
     form.validate()
     level = form.level.data if form.level.data in ("1", "2") else None
     query = staff_citizens.SearchQuery(
-        text=(form.q.data or "")[:staff_citizens.MAX_QUERY], commune=form.commune.data or None,
+        text=(form.q.data or "")[:staff_citizens.MAX_QUERY],
+        commune=(form.commune.data or "")[:5] or None,
         status=form.status.data or None, level=int(level) if level else None,
         after=request.args.get("after") or None)
     status, page, error = 200, None, None
