@@ -46,11 +46,7 @@ LENGTH = 10                                    # ~49 bits
 LIFETIME = timedelta(hours=72)
 MAX_ATTEMPTS = 5                               # wrong guesses against one code, then a new one
 CHANNELS = ("sms", "slip")
-ACTIVATION = "activation"                      # one_time_codes purpose of the self-service path
-
-# The recovery flow's SMS wording is looked up by purpose; the self-service path reuses its
-# code and resend steps, so it registers its own words there.
-recovery.PURPOSE_VI.setdefault(ACTIVATION, "kích hoạt tài khoản")
+ACTIVATION = recovery.ACTIVATION               # one_time_codes purpose of the self-service path
 
 
 class NotActivatable(InvalidInput):

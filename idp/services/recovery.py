@@ -61,7 +61,9 @@ from idp.services.password_policy import check_new_password, personal_values
 from idp.services.passwords import PasswordService
 
 UNLOCK, RECOVERY = "unlock", "recovery"
-PURPOSE_VI = {UNLOCK: "mở khóa tài khoản", RECOVERY: "đặt lại mật khẩu"}
+ACTIVATION = "activation"  # services.activation's self-service path reuses these steps
+PURPOSE_VI = {UNLOCK: "mở khóa tài khoản", RECOVERY: "đặt lại mật khẩu",
+              ACTIVATION: "kích hoạt tài khoản"}
 # After the SMS code, this long to finish (second factor, new password).
 VERIFIED_WINDOW = timedelta(minutes=15)
 # Per subject (account, or identifier without one) and day, unlock and recovery together.
