@@ -709,24 +709,22 @@ class _Writer:
         else:
             existing = self._existing(list(valid))
             taken = self._phone_owners([row[5] for _, row in valid.values()])
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        inserts: list[tuple[int, Valid]] = []
+        updates: list[Valid] = []
         for cccd, (line, row) in valid.items():
             owner = taken.get(row[5])
             if owner is not None and owner != cccd:
                 result.error_rows += 1
                 sink.add(RowError(line, "phone", _PHONE_TAKEN))
                 continue
-            values = {"full_name": row[1], "name_folded": row[2], "birthdate": row[3],
-                      "gender": row[4], "phone": row[5], "email": row[6],
-                      "commune_code": row[7]}
+            # The checked row is already the tuple to write: no dict per row.
             old = existing.get(cccd)
             if old is None:
-                inserts.append({"id": _uuid7_int(), "cccd": cccd, **values})
+                inserts.append((_uuid7_int(), row))
             elif old == (row[1], row[3], row[4], row[5], row[6], row[7]):
                 result.unchanged += 1
             else:
-                updates.append({"key": cccd, **values})
+                updates.append(row)
         self._flush(inserts, updates, sink, result, valid)
 
     def _existing(self, cccds: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -748,7 +746,7 @@ class _Writer:
             owners.update((phone, cccd) for phone, cccd in self.session.execute(query))
         return owners
 
-    def _flush(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
+    def _flush(self, inserts: list[tuple[int, Valid]], updates: list[Valid],
                sink: ErrorSink, result: ImportResult,
                valid: dict[str, tuple[int, Valid]]) -> None:
         if self.dry_run:
@@ -766,8 +764,10 @@ class _Writer:
             self.session.rollback()
             self._tuned = False
             self._tune()
-            for kind, values in [("i", v) for v in inserts] + [("u", v) for v in updates]:
-                cccd = values.get("cccd") or values["key"]
+            retries: list[tuple[str, Any]] = [("i", v) for v in inserts]
+            retries += [("u", v) for v in updates]
+            for kind, values in retries:
+                cccd = values[1][0] if kind == "i" else values[0]
                 try:
                     with self.session.begin_nested():
                         if kind == "i":
@@ -791,7 +791,7 @@ class _Writer:
                 "email", "commune_code", "identity_level", "status", "failed_attempts",
                 "unlock_required", "created_at", "updated_at")
 
-    def _execute(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    def _execute(self, inserts: list[tuple[int, Valid]], updates: list[Valid]) -> None:
         connection = self.session.connection().connection.driver_connection
         assert connection is not None
         now = self.now
@@ -804,11 +804,11 @@ class _Writer:
         cursor = connection.cursor()
         try:
             if inserts:
-                rows = [(f"{v['id']:032x}" if self.sqlite else uuid.UUID(int=v["id"]),
-                         v["cccd"], v["full_name"], v["name_folded"], convert(v["birthdate"]),
-                         v["gender"], v["phone"], v["email"], v["commune_code"], 1, active, 0,
-                         false, stamp, stamp)
-                        for v in inserts]
+                sqlite = self.sqlite
+                rows = [(f"{key:032x}" if sqlite else uuid.UUID(int=key), v[0], v[1], v[2],
+                         convert(v[3]), v[4], v[5], v[6], v[7], 1, active, 0, false, stamp,
+                         stamp)
+                        for key, v in inserts]
                 columns = ", ".join(self._COLUMNS)
                 if self.sqlite:
                     cursor.executemany(
@@ -825,8 +825,7 @@ class _Writer:
                     f"UPDATE citizens SET full_name={mark}, name_folded={mark}, "
                     f"birthdate={mark}, gender={mark}, phone={mark}, email={mark}, "
                     f"commune_code={mark}, updated_at={mark} WHERE cccd={mark}",
-                    [(v["full_name"], v["name_folded"], convert(v["birthdate"]), v["gender"],
-                      v["phone"], v["email"], v["commune_code"], stamp, v["key"])
+                    [(v[1], v[2], convert(v[3]), v[4], v[5], v[6], v[7], stamp, v[0])
                      for v in updates])
         except Exception as error:
             _raise_integrity(error)
