@@ -184,6 +184,9 @@ def main() -> None:
             fill_audit(args.audit, ids, now, str(admin.id))
             print(f"{args.db}: {args.audit:,} chained audit entries in "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
+            if args.db == "postgresql":  # the rows carry explicit ids: move the sequence on
+                db.session.execute(text("SELECT setval(pg_get_serial_sequence('audit_events',"
+                                        " 'id'), (SELECT max(id) FROM audit_events))"))
             db.session.execute(text("ANALYZE"))
             db.session.commit()
             if args.db == "sqlite":  # fold the bulk load's WAL into the file, as a quiet
