@@ -78,7 +78,7 @@ class ImportLimits:
     max_bytes: int = 512 * 1024 * 1024   # 1.3 M generated rows are ~110 MB
     max_rows: int = 3_000_000
     max_line_bytes: int = 2048           # a valid row is under 400 bytes
-    chunk_rows: int = 20_000             # rows per transaction
+    chunk_rows: int = 10_000             # rows per transaction
     max_errors_kept: int = 10_000        # in memory; the report file gets them all
 
 
