@@ -169,3 +169,9 @@ def test_file_larger_than_the_application_body_limit(app, admin):
     assert len(data) > app.config["MAX_CONTENT_LENGTH"]
     answer = upload(admin, data)
     assert answer.status_code == 200 and 'id="import-created">4000<' in answer.text
+
+
+def test_the_citizens_page_links_to_the_import_for_those_who_may_import(staff_client):
+    assert 'id="import-link"' in staff_client("superadmin").get("/admin/citizens").text
+    for role, communes in (("officer", [SANG_MOC]), ("auditor", [])):
+        assert 'id="import-link"' not in staff_client(role, communes).get("/admin/citizens").text
