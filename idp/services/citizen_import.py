@@ -34,9 +34,8 @@ import codecs
 import csv
 import io
 import os
-import random
 import re
-import secrets
+import threading
 import time
 import unicodedata
 import uuid
@@ -855,30 +854,39 @@ _l("This citizen ID number or phone number was registered by someone else meanwh
 _l("This row has %(found)s values instead of %(expected)s.")
 
 
-_last_uuid7 = 0
-
-
 def _uuid7_int() -> int:
-    """A time-ordered UUID as an int (RFC 9562 version 7: 48-bit milliseconds, then random
-    bits).
+    """A time-ordered UUID as an int (RFC 9562 version 7: 48-bit milliseconds, then 74
+    random bits).
 
     New rows then land at the end of the primary-key index instead of at random pages: with
     1.3 M rows, random UUIDs made SQLite rewrite most index pages at every commit (measured:
     the whole import 2.3x slower). It reveals only the creation time, which created_at holds
-    anyway. Strictly increasing within a process. The random bits come from a generator
-    seeded by the OS (an id is an identifier, not a secret: two urandom calls per row cost
-    more than the insert's SQL)."""
-    global _last_uuid7
-    bits = _ID_RANDOM.getrandbits(74)
-    value = (((time.time_ns() // 1_000_000) << 80) | (0x7 << 76) | ((bits >> 62) << 64)
-             | (2 << 62) | (bits & ((1 << 62) - 1)))
-    if value <= _last_uuid7:  # same millisecond: step past the previous one
-        value = _last_uuid7 + 1
-    _last_uuid7 = value
-    return value
+    anyway. The id is the public ``sub`` of public-subject apps, so its random part comes from
+    the OS's cryptographic generator — read in blocks (one call per row cost more than the
+    insert's SQL), so no id can be predicted from the ones an app has seen."""
+    bits = int.from_bytes(_random_block.take(), "big") >> 6  # 80 bits -> 74
+    return (((time.time_ns() // 1_000_000) << 80) | (0x7 << 76) | ((bits >> 62) << 64)
+            | (2 << 62) | (bits & ((1 << 62) - 1)))
 
 
-_ID_RANDOM = random.Random(secrets.randbits(256))
+class _RandomBlock:
+    """10-byte pieces of one ``os.urandom`` read of ``size`` pieces; thread-safe (two
+    uploads in two server threads never share a piece)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size, self.block, self.offset = size, b"", 0
+        self.lock = threading.Lock()
+
+    def take(self) -> bytes:
+        with self.lock:
+            if self.offset >= len(self.block):
+                self.block, self.offset = os.urandom(10 * self.size), 0
+            piece = self.block[self.offset:self.offset + 10]
+            self.offset += 10
+            return piece
+
+
+_random_block = _RandomBlock()
 
 
 def default_workers() -> int:
