@@ -57,12 +57,19 @@ def access_denied(error: staff_access.AccessDenied):  # noqa: ANN201
     return error_response(403, str(FORBIDDEN))
 
 
-# Each screen is its own module; importing it registers its views (one line per module).
-from idp.admin import home  # noqa: E402, F401, I001
-from idp.admin import login  # noqa: E402, F401, I001
-from idp.admin import staff as staff_screen  # noqa: E402, F401, I001
-from idp.admin import audit  # noqa: E402, F401, I001
-from idp.admin import dashboard  # noqa: E402, F401, I001
-from idp.admin import apps, app_edit, app_actions  # noqa: E402, F401, I001
-from idp.admin import citizens, citizen_detail, citizen_actions, enrol  # noqa: E402, F401, I001
-from idp.admin import citizen_import  # noqa: E402, F401, I001
+# Each screen is its own module; importing it registers its views.
+from idp.admin import (  # noqa: E402, F401
+    app_actions,
+    app_edit,
+    apps,
+    audit,
+    citizen_actions,
+    citizen_detail,
+    citizen_import,
+    citizens,
+    dashboard,
+    enrol,
+    home,
+    login,
+)
+from idp.admin import staff as staff_screen  # noqa: E402, F401  (a local name is "staff")
