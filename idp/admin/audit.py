@@ -105,7 +105,8 @@ def _citizen_endpoint() -> str | None:
 
 def _before() -> int | None:
     raw = request.args.get("before", "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    # isascii: "²".isdigit() is true, int("²") is not a number.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 @bp.get("/audit", endpoint="audit")

@@ -28,8 +28,7 @@ def dashboard_page() -> tuple[str, int]:
     staff = current_staff()
     assert staff is not None
     raw = request.args.get("days", "")
-    days = int(raw) if raw.isdigit() and int(raw) in dashboard.PERIODS \
-        else dashboard.DEFAULT_PERIOD
+    days = int(raw) if raw in {str(p) for p in dashboard.PERIODS} else dashboard.DEFAULT_PERIOD
     cache = current_app.extensions.setdefault("tnid.dashboard_days", dashboard.DayCache())
     figures = dashboard.compute(db.session, staff, days=days, now=utcnow(),
                                 policy=deps.session_policy(), cache=cache)

@@ -45,6 +45,9 @@ CSV_COLUMNS = ("id", "created_at", "actor_type", "actor_id", "citizen_id", "acti
                "outcome", "ip", "client_id", "details", "prev_hash", "hash")
 
 
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
 class InvalidFilter(ValueError):
     def __init__(self, field_name: str, message: object) -> None:
         super().__init__(str(message))
@@ -69,8 +72,14 @@ class Filters:
                 for k, v in asdict(self).items() if v}
 
     def describe(self) -> dict[str, str]:
-        """For the audit entry recording a search or an export."""
-        return self.as_args()
+        """For the audit entry recording a search or an export: CCCD and phone numbers typed
+        as actor or citizen are masked (the trail holds no full identity numbers)."""
+        described = self.as_args()
+        for name in ("actor", "citizen"):
+            value = described.get(name, "")
+            if sum(c.isdigit() for c in value) >= 6:
+                described[name] = f"…{value[-4:]}"
+        return described
 
 
 def parse_filters(args: Mapping[str, str]) -> Filters:
@@ -100,9 +109,14 @@ def _date(args: Mapping[str, str], name: str) -> date | None:
         return None
     for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
         try:
-            return datetime.strptime(raw[:10], fmt).date()
+            day = datetime.strptime(raw[:10], fmt).date()
         except ValueError:
             continue
+        # Far dates would overflow when turned into a UTC day boundary; the trail has none.
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            raise InvalidFilter(name, _l("Enter a date between %(start)s and %(end)s.",
+                                         start=MIN_YEAR, end=MAX_YEAR))
+        return day
     raise InvalidFilter(name, _l("Enter a date as dd/mm/yyyy or yyyy-mm-dd."))
 
 

@@ -338,6 +338,10 @@ def unlock(session: Session, staff: StaffAccount, citizen_id: uuid.UUID | str,
     """Active again; the sign-in throttle's lock and delays are lifted too (the officer has
     the citizen in front of them)."""
     citizen, reason = _begin(session, staff, citizen_id, reason)
+    if citizen.status is CitizenStatus.DISABLED:
+        # A disabled account is closed on purpose (by the province), not locked: an officer's
+        # unlock must not reopen it.
+        raise InvalidInput("status", _l("This account is closed; it cannot be unlocked here."))
     if citizen.status is CitizenStatus.ACTIVE and not citizen.unlock_required:
         raise InvalidInput("status", _l("This account is not locked."))
     was = {"status": citizen.status.value, "unlock_required": bool(citizen.unlock_required)}

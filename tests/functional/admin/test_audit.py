@@ -105,7 +105,8 @@ def test_search_by_staff_username(app, staff_client, make_citizen):  # noqa: ANN
 @pytest.mark.parametrize("args", [{"since": "31/02/2025"}, {"outcome": "maybe"},
                                   {"action": "DROP TABLE"}, {"since": "2025-03-02",
                                                              "until": "2025-03-01"},
-                                  {"actor": "x" * 65}])
+                                  {"actor": "x" * 65}, {"since": "0001-01-01"},
+                                  {"until": "9999-12-31"}])
 def test_bad_filters_are_400_with_a_message(staff_client, args):  # noqa: ANN001
     page = staff_client("auditor").get("/admin/audit", query_string=args)
     assert page.status_code == 400
@@ -151,7 +152,7 @@ def test_csv_export(app, staff_client, trail):  # noqa: ANN001
         entry = db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "staff:audit:exported")).one()
         assert entry.actor_id == str(client.staff.id)
-        assert entry.details == {"filters": {"citizen": citizen.cccd}}
+        assert entry.details == {"filters": {"citizen": "…" + citizen.cccd[-4:]}}
 
 
 def test_viewing_is_recorded(app, staff_client, trail):  # noqa: ANN001
@@ -161,6 +162,18 @@ def test_viewing_is_recorded(app, staff_client, trail):  # noqa: ANN001
         entry = db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "staff:audit:viewed")).one()
     assert entry.details == {"filters": {"action": "auth:"}}
+
+
+def test_a_searched_cccd_is_masked_in_the_trail(app, staff_client, trail):  # noqa: ANN001
+    staff_client("auditor").get("/admin/audit", query_string={"citizen": "019085000555"})
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "staff:audit:viewed")).one()
+    assert entry.details == {"filters": {"citizen": "…0555"}}
+
+
+def test_a_non_ascii_digit_cursor_is_ignored(staff_client, trail):  # noqa: ANN001
+    assert staff_client("auditor").get("/admin/audit?before=%C2%B2").status_code == 200
 
 
 @pytest.mark.parametrize("url", ["/admin/audit", "/admin/audit/export.csv"])

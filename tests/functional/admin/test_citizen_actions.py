@@ -66,6 +66,18 @@ def test_lock_then_citizen_cannot_sign_in_then_unlock(app: Flask, staff_client: 
     assert _entries(app, "auth:login:success")
 
 
+def test_unlock_does_not_reopen_a_closed_account(app: Flask, staff_client: StaffClient,
+                                                 make_citizen):
+    citizen = make_citizen()
+    with app.app_context():
+        db.session.get(Citizen, citizen.id).status = CitizenStatus.DISABLED
+        db.session.commit()
+    response = _post(staff_client("officer", [SANG_MOC]), citizen, "unlock", reason=REASON)
+    assert response.status_code == 400
+    assert _citizen(app, citizen.id).status is CitizenStatus.DISABLED
+    assert not _entries(app, "staff:citizen:unlocked")
+
+
 def test_missing_reason_changes_nothing(app: Flask, staff_client: StaffClient, make_citizen,
                                         signing_keys):
     citizen = make_citizen()

@@ -117,7 +117,7 @@ def test_period_selector(staff_client, province):  # noqa: ANN001
     assert html.count('<th scope="row">') >= 90
     html = client.get("/admin/dashboard?days=7").get_data(as_text=True)
     assert _text(html, "sign-ins-success-total") == "8"
-    for bad in ("12", "abc", "-1", "9" * 30):
+    for bad in ("12", "abc", "-1", "9" * 30, "%C2%B2", "%D9%A3%D9%A0"):
         assert client.get(f"/admin/dashboard?days={bad}").status_code == 200  # 30 days
 
 
