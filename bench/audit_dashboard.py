@@ -149,7 +149,7 @@ def timed(label: str, call: Callable[[], Any], repeat: int = 5) -> float:
 def staff_cookie(app: Any, staff: StaffAccount) -> str:
     serializer = app.session_interface.get_signing_serializer(app)
     return serializer.dumps({"staff": {"id": str(staff.id), "v": staff.session_version,
-                                       "seen": int(time.time())}})
+                                       "iat": int(time.time()), "seen": int(time.time())}})
 
 
 def main() -> None:

@@ -105,6 +105,7 @@ with app.app_context():
         client = app.test_client()
         with client.session_transaction() as s:
             s[STAFF_KEY] = {"id": str(staff.id), "v": staff.session_version,
+                            "iat": int(time.time()),
                             "seen": int(time.time()) + 600}  # idle clock well ahead
         cookies[who] = (app.config["SESSION_COOKIE_NAME"],
                         client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value)

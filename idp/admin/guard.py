@@ -3,9 +3,12 @@
 A console session lives in the signed Flask session under ``STAFF_KEY`` — separate from the
 citizen's SSO session, so a staff member's citizen account and console never mix. It holds the
 account id, the account's ``session_version`` when it was issued (bumping it ends every
-console session of that account: disable, password or TOTP reset) and the time of the last
-request; after ``IDLE_TIMEOUT`` without a request the staff member signs in again (shorter
-than citizens': these accounts can change thousands of citizens).
+console session of that account: sign-out, disable, password or TOTP reset), the time of the
+sign-in (``iat``) and the time of the last request (``seen``). After ``IDLE_TIMEOUT`` without
+a request the staff member signs in again (shorter than citizens': these accounts can change
+thousands of citizens), and in any case ``MAX_LIFETIME`` after the sign-in: a copied cookie
+that keeps being used cannot live for ever (``seen`` moves on every request, ``iat`` never).
+A cookie without ``iat`` (made before it existed) is not accepted.
 
 Only a full sign-in (password + TOTP) creates a console session; the half-way state (password
 right, TOTP pending or being enrolled) is the sign-in screens' business, not this module's.
@@ -30,13 +33,15 @@ from idp.services.staff_access import Permission
 
 STAFF_KEY = "staff"
 IDLE_TIMEOUT = timedelta(minutes=15)
+MAX_LIFETIME = timedelta(hours=8)  # a working day; then password + code again
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def sign_in(staff: StaffAccount) -> None:
-    session[STAFF_KEY] = {"id": str(staff.id), "v": staff.session_version,
-                          "seen": int(time.time())}
+    now = int(time.time())
+    session[STAFF_KEY] = {"id": str(staff.id), "v": staff.session_version, "iat": now,
+                          "seen": now}
     g.staff = staff
 
 
@@ -59,10 +64,15 @@ def _load() -> StaffAccount | None:
     if not isinstance(saved, dict):
         return None
     now = int(time.time())
-    seen = saved.get("seen")
+    seen, issued = saved.get("seen"), saved.get("iat")
+    if not isinstance(issued, int) or not 0 <= now - issued <= MAX_LIFETIME.total_seconds():
+        session.pop(STAFF_KEY, None)
+        if isinstance(issued, int):
+            g.staff_expired = "lifetime"
+        return None
     if not isinstance(seen, int) or now - seen > IDLE_TIMEOUT.total_seconds():
         session.pop(STAFF_KEY, None)
-        g.staff_expired = True
+        g.staff_expired = "idle"
         return None
     try:
         staff_id = uuid.UUID(str(saved.get("id")))
@@ -87,8 +97,12 @@ def staff_required(permission: Permission | None = None) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             staff = current_staff()
             if staff is None:
-                if g.get("staff_expired"):
+                expired = g.get("staff_expired")
+                if expired == "idle":
                     flash(_l("You were signed out after 15 minutes without activity."), "info")
+                elif expired == "lifetime":
+                    flash(_l("You were signed out 8 hours after signing in. Please sign in "
+                             "again."), "info")
                 target = request.full_path if request.method == "GET" else None
                 return redirect(url_for("admin.login", next=target))
             if permission is not None:

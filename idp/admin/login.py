@@ -9,7 +9,12 @@ a TOTP reset or a disable in the meantime voids it. It opens no console page (``
 only knows ``STAFF_KEY``). Staff sign-in never reads or writes the citizen's SSO session.
 
 Brute-force defence: ``services.staff_accounts`` (growing delays per account and per unknown
-username) plus the per-IP limit below, as on the citizens' ``/login``.
+username; a browser that signed in to the account before — the *staff* device cookie set
+here after a full sign-in, never the citizens' — on its own counter, so strangers' guesses
+never make the staff member wait) plus the per-IP limit below, as on the citizens' ``/login``.
+
+Signing out ends every console session of the account, on every device (the session is a
+client-side cookie: bumping ``session_version`` is what makes a copy of it worthless).
 """
 
 from __future__ import annotations
@@ -25,11 +30,10 @@ from werkzeug.wrappers import Response
 from idp.account.qr_svg import qr_svg
 from idp.admin import bp, guard
 from idp.admin.login_forms import StaffCodeForm, StaffLoginForm, StaffLogoutForm
-from idp.auth.guard import counters, wait_message
+from idp.auth.guard import DEVICE_COOKIE_MAX_AGE, counters, wait_message
 from idp.auth.second_factor import MESSAGES, Method, Reason
 from idp.extensions import db, limiter
 from idp.models import StaffAccount
-from idp.services import audit
 from idp.services import staff_accounts as accounts
 from idp.services.clock import utcnow
 from idp.web import deps
@@ -44,6 +48,15 @@ START_AGAIN = _l("Your sign-in took too long. Please sign in again.")
 
 def _limit() -> str:
     return deps.settings().login_rate_limit
+
+
+def device_cookie_name() -> str:
+    """The staff device cookie: its own name, so it never mixes with the citizens'."""
+    return "__Host-tnid_staff_device" if deps.settings().uses_https else "tnid_staff_device"
+
+
+def _device_cookie() -> str | None:
+    return request.cookies.get(device_cookie_name())
 
 
 def _after_sign_in(target: str | None) -> str:
@@ -66,7 +79,8 @@ def login() -> Response | str | tuple[str, int]:
     now, ip = utcnow(), request.remote_addr
     attempt = accounts.authenticate(
         db.session, form.username.data, form.password.data, passwords=deps.passwords(),
-        counters=counters(), secret_key=deps.settings().secret_key, ip=ip, now=now)
+        counters=counters(), secret_key=deps.settings().secret_key, ip=ip, now=now,
+        device_cookie=_device_cookie())
     db.session.commit()  # a failure's counter and audit entry, or a rehash
     form.password.data = ""
     if attempt.outcome is accounts.Outcome.THROTTLED:
@@ -111,9 +125,17 @@ def _start_again() -> Response:
 
 
 def _finish(staff: StaffAccount) -> Response:
+    """Open the console session and make this browser a known one for the account."""
     saved = session.pop(PENDING_KEY, {})
     guard.sign_in(staff)
-    return redirect(_after_sign_in(saved.get("next") if isinstance(saved, dict) else None))
+    response = redirect(_after_sign_in(saved.get("next") if isinstance(saved, dict) else None))
+    settings = deps.settings()
+    response.set_cookie(
+        device_cookie_name(),
+        accounts.remember_device(staff, _device_cookie(), secret_key=settings.secret_key),
+        max_age=DEVICE_COOKIE_MAX_AGE, secure=settings.uses_https, httponly=True,
+        samesite="Lax", path="/")
+    return response
 
 
 def _refusal(attempt: accounts.Attempt) -> tuple[str, int, dict[str, str]]:
@@ -143,7 +165,8 @@ def login_code() -> Response | str | tuple[str, int] | tuple[str, int, dict[str,
         return render_template("admin/login_code.html", form=form, staff=staff), 400
     attempt = accounts.verify_totp(db.session, staff, form.code.data,
                                    secret_key=deps.settings().secret_key,
-                                   ip=request.remote_addr, now=utcnow())
+                                   ip=request.remote_addr, now=utcnow(), counters=counters(),
+                                   device_cookie=_device_cookie())
     db.session.commit()
     if attempt.ok:
         return _finish(staff)
@@ -193,10 +216,11 @@ def logout() -> Response:
     if form.validate_on_submit():
         staff = guard.current_staff()
         if staff is not None:
-            audit.record(db.session, "staff:logout", actor_type="staff", actor_id=staff.id,
-                         ip=request.remote_addr, details={"username": staff.username})
+            # Every console session of the account ends, copies of this cookie included.
+            accounts.sign_out(db.session, staff, ip=request.remote_addr, now=utcnow())
             db.session.commit()
         guard.sign_out()
         session.pop(PENDING_KEY, None)
-        flash(_("You have signed out of the staff console."), "info")
+        flash(_("You have signed out of the staff console on this device and on every other "
+                "device where you were signed in."), "info")
     return redirect(url_for("admin.login"))

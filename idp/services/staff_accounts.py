@@ -14,6 +14,18 @@
   superadmin resets them); the delays cap the guessing rate. An unknown username walks the
   same path on a ghost counter (``throttle.check_ghost``) with one dummy hash, so neither the
   answer nor its timing tells whether the account exists. Per-IP limits are the views'.
+- **Known browsers** (the citizens' known-device rule): staff usernames are easy to guess, so
+  a stranger's wrong guesses, one per delay window, could keep the real staff member out.
+  A browser that completed a sign-in (password + TOTP) to an account carries the *staff*
+  device cookie (its own name, never the citizens'): a random token (``devices.new_token``)
+  and, per account signed in from it (at most ``MAX_DEVICE_ACCOUNTS``), a proof — an HMAC
+  of the account id, the time its authenticator was confirmed and the token, under a key
+  derived from the secret key (no table: staff accounts have no ``known_devices`` rows).
+  Such a browser is throttled on its own counter (``throttle.Device`` under the kind
+  "staff-device", ``throttle.check_device``) for both steps; its failures do not touch the
+  account's counter and its success does not reset it. A TOTP reset forgets every known
+  browser of the account (the proof covers ``totp_confirmed_at``); after
+  ``throttle.UNLOCK_AFTER`` failures a browser loses the exemption.
 - **TOTP** is mandatory: the secret is sealed with ``crypto.SecretBox`` (purpose
   "staff-totp", the account id as associated data); a code is accepted for ±1 step and each
   step once (a conditional UPDATE on ``totp_last_used_step``).
@@ -26,14 +38,16 @@ Functions flush; callers commit.
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 import hmac
 import logging
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyotp
 from flask_babel import lazy_gettext as _l
@@ -42,7 +56,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.models import StaffAccount, StaffCommune, StaffRole
-from idp.services import audit, password_policy, throttle
+from idp.services import audit, devices, password_policy, throttle
 from idp.services.accounts import HASH_SLOTS, MAX_PASSWORD_INPUT
 from idp.services.crypto import DecryptionError, SecretBox
 from idp.services.identifiers import (
@@ -64,6 +78,8 @@ MIN_REASON_LENGTH = 5
 MAX_REASON_LENGTH = 500
 BOX_PURPOSE = "staff-totp"
 SECRET_BYTES = 20
+MAX_DEVICE_ACCOUNTS = 8  # accounts remembered per browser (a shared commune office PC)
+_PROOF_RE = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 class Outcome(enum.StrEnum):
@@ -240,6 +256,16 @@ def change_password(session: Session, staff: StaffAccount, current: str, new: st
            details={"staff_id": str(staff.id)})
 
 
+def sign_out(session: Session, staff: StaffAccount, *, ip: str | None, now: datetime) -> None:
+    """Signing out ends *every* console session of the account (``session_version`` bumped):
+    the console session lives in a client-side cookie, so this is the only way a copy of it
+    stops working. Known browsers stay known (sign-out is not a suspicion)."""
+    staff.session_version += 1
+    session.flush()
+    audit.record(session, "staff:logout", actor_type="staff", actor_id=staff.id, ip=ip,
+                 now=now, details={"username": staff.username, "all_sessions": True})
+
+
 def _audit(session: Session, action: str, actor: StaffAccount | None, *, ip: str | None,
            now: datetime, details: dict[str, object], outcome: str = "success") -> None:
     audit.record(session, action, actor_type="staff" if actor is not None else "system",
@@ -326,15 +352,85 @@ def _refused(verdict: throttle.Verdict) -> Attempt:
     return Attempt(Outcome.THROTTLED, retry_after=retry)
 
 
+# --- known browsers (the staff device cookie) -----------------------------------------------
+
+
+def _proof(secret_key: str, staff: StaffAccount, token: str) -> str:
+    """22 characters saying "this browser signed in to this account, with this authenticator"."""
+    key = hashlib.sha256(b"tnid:staff-device:" + secret_key.encode()).digest()
+    at = staff.totp_confirmed_at
+    # Whole seconds since the epoch: the same before and after a round trip to the database.
+    confirmed = int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()) if at else "-"
+    mac = hmac.new(key, f"{staff.id}:{confirmed}:{token}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
+
+
+def _parse_device_cookie(value: str | None) -> tuple[str | None, list[str]]:
+    """(token, proofs) of a staff device cookie "token.proof.proof"; (None, []) if not ours."""
+    parts = (value or "")[:64 + 23 * MAX_DEVICE_ACCOUNTS].split(".")
+    token = devices.valid_token(parts[0])
+    if token is None:
+        return None, []
+    return token, [p for p in parts[1:1 + MAX_DEVICE_ACCOUNTS] if _PROOF_RE.fullmatch(p)]
+
+
+def known_device(staff: StaffAccount, cookie: str | None, *, counters: throttle.CounterStore,
+                 secret_key: str) -> throttle.Device | None:
+    """This browser's own counter when it already signed in to ``staff``, else None."""
+    token, proofs = _parse_device_cookie(cookie)
+    if token is None or not is_enrolled(staff):
+        return None
+    proof = _proof(secret_key, staff, token)
+    if not any(hmac.compare_digest(proof, p) for p in proofs):
+        return None
+    return throttle.Device(counters, throttle.counter_key(
+        secret_key, "staff-device", f"{staff.id}:{devices.token_hash(token)}"))
+
+
+def remember_device(staff: StaffAccount, cookie: str | None, *, secret_key: str) -> str:
+    """The staff device cookie's new value after a full sign-in of ``staff`` in this browser
+    (a new token if it had none; the oldest account forgotten beyond MAX_DEVICE_ACCOUNTS)."""
+    token, proofs = _parse_device_cookie(cookie)
+    token = token or devices.new_token()
+    proof = _proof(secret_key, staff, token)
+    proofs = [p for p in proofs if p != proof] + [proof]
+    return ".".join([token, *proofs[-MAX_DEVICE_ACCOUNTS:]])
+
+
+def _check(session: Session, staff: StaffAccount, device: throttle.Device | None, *,
+           now: datetime) -> throttle.Verdict:
+    if device is not None:
+        verdict = throttle.check_device(device, now=now)
+        if verdict is not None:
+            return verdict
+    return check_throttle(session, staff, now=now)
+
+
+def _fail(session: Session, staff: StaffAccount, device: throttle.Device | None, *,
+          kind: str, ip: str | None, now: datetime) -> None:
+    """A wrong secret: counted on the known browser's counter while it is exempt, else on
+    the account's."""
+    if device is not None and device.store.get(device.key).failures < throttle.UNLOCK_AFTER:
+        counter = device.store.fail(device.key, now)
+        _audit(session, "staff:login:failure", None, ip=ip, now=now, outcome="failure",
+               details={"factor": kind, "staff_id": str(staff.id),
+                        "username": staff.username, "known_device": True,
+                        "device_failures": counter.failures})
+        return
+    record_failure(session, staff, kind=kind, ip=ip, now=now)
+
+
 # --- sign-in --------------------------------------------------------------------------------
 
 
 def authenticate(session: Session, username: str | None, password: str | None, *,
                  passwords: PasswordService, counters: throttle.CounterStore, secret_key: str,
-                 ip: str | None, now: datetime) -> Attempt:
+                 ip: str | None, now: datetime, device_cookie: str | None = None) -> Attempt:
     """The password step. ``Attempt.staff`` is set on OK; the TOTP step follows
     (``verify_totp`` or the enrolment). A disabled account answers WRONG even with the right
-    password (and its attempt is audited). Failures are flushed; the caller commits."""
+    password (and its attempt is audited). ``device_cookie``: the browser's staff device
+    cookie (a known browser is judged on its own counter). Failures are flushed; the caller
+    commits."""
     password = password or ""
     if len(password) > MAX_PASSWORD_INPUT:
         password = ""  # never hash megabytes; still one hash below
@@ -351,13 +447,14 @@ def authenticate(session: Session, username: str | None, password: str | None, *
         _audit(session, "staff:login:failure", None, ip=ip, now=now, outcome="failure",
                details={"factor": "password", "account": "none"})
         return Attempt(Outcome.WRONG)
-    verdict = check_throttle(session, staff, now=now)
+    device = known_device(staff, device_cookie, counters=counters, secret_key=secret_key)
+    verdict = _check(session, staff, device, now=now)
     if not verdict.allowed:
         return _refused(verdict)
     with HASH_SLOTS:
         right = passwords.verify(staff.password_hash, password)
     if not right:
-        record_failure(session, staff, kind="password", ip=ip, now=now)
+        _fail(session, staff, device, kind="password", ip=ip, now=now)
         return Attempt(Outcome.WRONG)
     if not staff.is_active:
         _audit(session, "staff:login:failure", None, ip=ip, now=now, outcome="failure",
@@ -370,14 +467,20 @@ def authenticate(session: Session, username: str | None, password: str | None, *
 
 
 def complete_sign_in(session: Session, staff: StaffAccount, *, ip: str | None, now: datetime,
-                     enrolled: bool = False) -> None:
-    """Both factors passed: the counter starts again, the sign-in is recorded."""
-    _record_success(staff)
+                     enrolled: bool = False, device: throttle.Device | None = None) -> None:
+    """Both factors passed: the counter that judged the sign-in starts again (a known
+    browser's own; the account's stays, or an attacker would get fresh attempts whenever
+    the staff member signs in), the sign-in is recorded."""
+    if device is not None:
+        device.store.clear(device.key)
+    else:
+        _record_success(staff)
     staff.last_sign_in_at = now
     session.flush()
     audit.record(session, "staff:login:success", actor_type="staff", actor_id=staff.id,
                  ip=ip, now=now, details={"username": staff.username, "role": staff.role.value,
-                                          "totp_enrolled_now": enrolled})
+                                          "totp_enrolled_now": enrolled,
+                                          "known_device": device is not None})
 
 
 # --- TOTP -----------------------------------------------------------------------------------
@@ -478,10 +581,13 @@ def check_totp(session: Session, staff: StaffAccount, code: str | None, *, secre
 
 
 def _second_step(session: Session, staff: StaffAccount, code: str | None, *, secret_key: str,
-                 ip: str | None, now: datetime, enrol: bool) -> Attempt:
+                 ip: str | None, now: datetime, enrol: bool,
+                 counters: throttle.CounterStore | None, device_cookie: str | None) -> Attempt:
     if normalize_code(code) is None:
         return Attempt(Outcome.MALFORMED, staff=staff)
-    verdict = check_throttle(session, staff, now=now)
+    device = None if counters is None or enrol else known_device(
+        staff, device_cookie, counters=counters, secret_key=secret_key)
+    verdict = _check(session, staff, device, now=now)
     if not verdict.allowed:
         return _refused(verdict)
     if enrol:
@@ -497,28 +603,31 @@ def _second_step(session: Session, staff: StaffAccount, code: str | None, *, sec
             audit.record(session, "staff:totp:enrolled", actor_type="staff",
                          actor_id=staff.id, ip=ip, now=now,
                          details={"staff_id": str(staff.id), "username": staff.username})
-        complete_sign_in(session, staff, ip=ip, now=now, enrolled=enrol)
+        complete_sign_in(session, staff, ip=ip, now=now, enrolled=enrol, device=device)
         return Attempt(Outcome.OK, staff=staff)
     if result is TotpCheck.NOT_ENABLED:
         return Attempt(Outcome.WRONG, staff=staff)
-    record_failure(session, staff, kind="totp", ip=ip, now=now)
+    _fail(session, staff, device, kind="totp", ip=ip, now=now)
     return Attempt(Outcome.REPLAYED if result is TotpCheck.REPLAYED else Outcome.WRONG,
                    staff=staff)
 
 
 def verify_totp(session: Session, staff: StaffAccount, code: str | None, *, secret_key: str,
-                ip: str | None, now: datetime) -> Attempt:
-    """The sign-in's second step: throttled, audited; on OK the sign-in is complete."""
+                ip: str | None, now: datetime, counters: throttle.CounterStore | None = None,
+                device_cookie: str | None = None) -> Attempt:
+    """The sign-in's second step: throttled (a known browser on its own counter, given
+    ``counters`` and its staff device cookie), audited; on OK the sign-in is complete."""
     return _second_step(session, staff, code, secret_key=secret_key, ip=ip, now=now,
-                        enrol=False)
+                        enrol=False, counters=counters, device_cookie=device_cookie)
 
 
 def confirm_enrolment(session: Session, staff: StaffAccount, code: str | None, *,
                       secret_key: str, ip: str | None, now: datetime) -> Attempt:
     """The forced enrolment's confirmation: a right code from the pending key turns TOTP on
-    (its step is burnt) and completes the sign-in."""
+    (its step is burnt) and completes the sign-in. Always on the account's counter: no
+    browser is known to an account without an authenticator."""
     return _second_step(session, staff, code, secret_key=secret_key, ip=ip, now=now,
-                        enrol=True)
+                        enrol=True, counters=None, device_cookie=None)
 
 
 def enable_with_secret(session: Session, staff: StaffAccount, secret: str, *,

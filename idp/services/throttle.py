@@ -202,6 +202,17 @@ class Device:
     key: str
 
 
+def check_device(device: Device, *, now: datetime) -> Verdict | None:
+    """A known device's own verdict, its delay window claimed as ``check`` does; None once the
+    device has lost its exemption (``UNLOCK_AFTER`` failures): the account's counter judges.
+    ``check`` uses it for citizens; staff accounts (their counter on the staff row,
+    ``services.staff_accounts``) call it directly."""
+    counter = device.store.get(device.key)
+    if counter.failures >= UNLOCK_AFTER:
+        return None
+    return _claim_store(device.store, device.key, counter, now)
+
+
 # --- the account ---------------------------------------------------------------------------
 
 
@@ -216,9 +227,9 @@ def check(citizen: Citizen, *, now: datetime, device: Device | None = None,
     recovery flow, where the citizen already proved the phone and the lock is lifted at the
     end: the delays still apply."""
     if device is not None:
-        counter = device.store.get(device.key)
-        if counter.failures < UNLOCK_AFTER:
-            return _claim_store(device.store, device.key, counter, now)
+        verdict = check_device(device, now=now)
+        if verdict is not None:
+            return verdict
     session = object_session(citizen)
     if session is None:  # a detached citizen (tests, tools): judged only
         return _judge(citizen, now, honour_unlock=honour_unlock)

@@ -53,7 +53,7 @@ def sign_in_staff() -> Callable[[FlaskClient, StaffAccount], FlaskClient]:
     def sign_in(client: FlaskClient, staff: StaffAccount) -> FlaskClient:
         with client.session_transaction() as session:
             session[STAFF_KEY] = {"id": str(staff.id), "v": staff.session_version,
-                                  "seen": int(time.time())}
+                                  "iat": int(time.time()), "seen": int(time.time())}
         return client
 
     return sign_in

@@ -270,7 +270,7 @@ def test_production_refuses_plain_http_except_loopback(app_factory, make_staff):
     base = {"base_url": "https://id.example.vn"}
     with admin.session_transaction(**base) as session:
         session[STAFF_KEY] = {"id": str(staff.id), "v": staff.session_version,
-                              "seen": int(time.time())}
+                              "iat": int(time.time()), "seen": int(time.time())}
         session["lang"] = "en"
     form = {**PORTAL_FORM, "redirect_uris": "http://dvc.thainguyen.gov.vn/cb"}
     token = csrf_token(admin.get("/admin/apps/new", **base).text)

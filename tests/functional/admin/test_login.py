@@ -393,3 +393,110 @@ def test_one_code_in_parallel_signs_in_once(app, enrolled):
         return result.ok
 
     assert sorted(run_parallel(app, attempt, 4)) == [False, False, False, True]
+
+
+# --- sign-out ends every copy; an absolute lifetime; known browsers ------------------------------
+
+
+def _logout(client: FlaskClient):  # noqa: ANN201
+    page = client.get("/admin/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return client.post("/admin/logout", data={"csrf_token": token}, follow_redirects=True)
+
+
+def _copy(app: Flask, client: FlaskClient) -> FlaskClient:
+    """Another browser holding a copy of ``client``'s session cookie (a stolen cookie)."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    thief = app.test_client()
+    thief.set_cookie(name, client.get_cookie(name).value)
+    return thief
+
+
+def test_signing_out_ends_copies_of_the_cookie_and_other_devices(app, client, enrolled, clock):
+    staff = enrolled()
+    sign_in(client, staff, clock)
+    other_device = app.test_client()
+    sign_in(other_device, staff, clock)
+    thief = _copy(app, client)
+    assert thief.get("/admin/").status_code == 200
+    done = _logout(client)
+    assert "/admin/login" in done.request.path
+    assert "trên thiết bị này và trên mọi thiết bị khác" in done.text
+    for browser in (thief, other_device):
+        answer = browser.get("/admin/")
+        assert answer.status_code == 302 and "/admin/login" in answer.location
+    assert refresh(app, staff).session_version == staff.session_version + 1
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "staff:logout")).one()
+    assert entry.actor_id == str(staff.id) and entry.details["all_sessions"] is True
+    # The staff member signs in again as usual.
+    assert sign_in(client, staff, clock).location.endswith("/admin/")
+    assert client.get("/admin/").status_code == 200
+
+
+def test_console_session_ends_8_hours_after_sign_in_even_when_used(app, client, enrolled,
+                                                                    clock):
+    staff = enrolled()
+    sign_in(client, staff, clock)
+    with client.session_transaction() as session:
+        session[STAFF_KEY] = {**session[STAFF_KEY], "iat": int(time.time()) - 8 * 3600 + 60,
+                              "seen": int(time.time()) - 40}
+    assert client.get("/admin/").status_code == 200  # busy: "seen" moves on...
+    assert _session(client)[STAFF_KEY]["iat"] <= int(time.time()) - 8 * 3600 + 60  # ...not iat
+    with client.session_transaction() as session:
+        session[STAFF_KEY] = {**session[STAFF_KEY], "iat": int(time.time()) - 8 * 3600 - 1}
+    answer = client.get("/admin/", follow_redirects=True)
+    assert "/admin/login" in answer.request.path and "8 giờ" in answer.text
+    assert STAFF_KEY not in _session(client)
+    # A cookie without the sign-in time (older than this rule) is not accepted either.
+    sign_in(client, staff, clock)
+    with client.session_transaction() as session:
+        session[STAFF_KEY] = {k: v for k, v in session[STAFF_KEY].items() if k != "iat"}
+    assert client.get("/admin/").status_code == 302
+
+
+def _staff_device_cookie(client: FlaskClient) -> str | None:
+    cookie = client.get_cookie("tnid_staff_device")
+    return cookie.value if cookie is not None else None
+
+
+def test_a_browser_that_signed_in_before_is_not_kept_out_by_strangers(app, client, enrolled,
+                                                                       clock):
+    staff = enrolled()
+    sign_in(client, staff, clock)  # the staff member's own browser, once
+    assert _staff_device_cookie(client) and client.get_cookie("tnid_device") is None
+    _logout(client)
+    attacker = app.test_client()
+    for _ in range(5):
+        assert password_step(attacker, staff.username, WRONG).status_code == 401
+    refused = password_step(attacker, staff.username)
+    assert refused.status_code == 429  # the account is under delay for strangers...
+    stranger = password_step(app.test_client(), staff.username)
+    assert stranger.status_code == 429  # ...and for any browser it does not know
+    failures = refresh(app, staff).failed_attempts
+    # The known browser: its password is checked at once, wrong or right, then the code.
+    assert password_step(client, staff.username, WRONG).status_code == 401
+    assert password_step(client, staff.username).location.endswith("/admin/login/code")
+    assert code_step(client, code_at(clock.now)).location.endswith("/admin/")
+    assert client.get("/admin/").status_code == 200
+    assert refresh(app, staff).failed_attempts == failures  # strangers still wait
+    assert password_step(attacker, staff.username).status_code == 429
+
+
+def test_staff_device_cookie_is_not_the_citizens(app, client, enrolled, clock, make_citizen):
+    staff = enrolled()
+    citizen = make_citizen()
+    assert AuthActions(client).login(citizen.cccd, TEST_PASSWORD).status_code == 302
+    citizen_token = client.get_cookie("tnid_device").value
+    sign_in(client, staff, clock)
+    staff_cookie = _staff_device_cookie(client)
+    assert staff_cookie and client.get_cookie("tnid_device").value == citizen_token
+    # A citizen's device cookie under the staff name proves nothing.
+    fake = app.test_client()
+    fake.set_cookie("tnid_staff_device", citizen_token)
+    for _ in range(5):
+        password_step(app.test_client(), staff.username, WRONG)
+    assert password_step(fake, staff.username).status_code == 429
+    header = [h for h in client.get("/admin/login").headers.getlist("Set-Cookie")]
+    assert not any(h.startswith("tnid_staff_device") for h in header)  # set at sign-in only

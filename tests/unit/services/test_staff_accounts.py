@@ -298,3 +298,119 @@ def test_change_own_password(ctx, counters):
     db.session.commit()
     assert staff.session_version == version + 1
     assert login(staff.username, "a-new-long-password-2026", counters).ok
+
+
+# --- sign-out and known browsers ---------------------------------------------------------------
+
+
+def test_sign_out_ends_every_console_session_and_is_audited(ctx):
+    staff = make()
+    version = staff.session_version
+    sa.sign_out(db.session, staff, ip="192.0.2.7", now=T0)
+    db.session.commit()
+    assert staff.session_version == version + 1
+    entry = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "staff:logout"))
+    assert entry.actor_id == str(staff.id) and entry.details["all_sessions"] is True
+
+
+def _under_delay(staff: StaffAccount, counters, now: datetime) -> None:  # noqa: ANN001
+    """A stranger's guesses: the account waits (the fifth failure means a delay)."""
+    for _ in range(throttle.FREE_ATTEMPTS):
+        assert login(staff.username, "wrong password!", counters, now).outcome \
+            is sa.Outcome.WRONG
+    assert login(staff.username, PASSWORD, counters, now).outcome is sa.Outcome.THROTTLED
+
+
+def login_from(cookie: str | None, username: str, password: str, counters,  # noqa: ANN001
+               now: datetime) -> sa.Attempt:
+    attempt = sa.authenticate(db.session, username, password, passwords=FAST,
+                              counters=counters, secret_key=KEY, ip="192.0.2.2", now=now,
+                              device_cookie=cookie)
+    db.session.commit()
+    return attempt
+
+
+def test_a_known_browser_is_judged_on_its_own_counter(ctx, counters):
+    staff = make()
+    secret = enrolled(staff)
+    cookie = sa.remember_device(staff, None, secret_key=KEY)
+    now = T0 + timedelta(minutes=1)
+    _under_delay(staff, counters, now)
+    db.session.refresh(staff)
+    failures = staff.failed_attempts
+    # The staff member's browser: checked at once, right or wrong; the account's counter
+    # neither grows with its mistakes nor starts again with its success.
+    assert login_from(cookie, staff.username, "typo password!", counters, now).outcome \
+        is sa.Outcome.WRONG
+    assert login_from(cookie, staff.username, PASSWORD, counters, now).ok
+    result = sa.verify_totp(db.session, staff, code_at(secret, now), secret_key=KEY,
+                            ip=None, now=now, counters=counters, device_cookie=cookie)
+    db.session.commit()
+    assert result.ok
+    db.session.refresh(staff)
+    assert staff.failed_attempts == failures
+    entries = list(db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action.in_(["staff:login:failure", "staff:login:success"]))
+        .order_by(AuditEvent.id)))
+    assert entries[-2].details["known_device"] is True
+    assert entries[-2].details["device_failures"] == 1
+    assert entries[-1].details["known_device"] is True
+    # Unknown browsers, forged proofs and the citizens' device token still wait.
+    token = cookie.split(".")[0]
+    for other in (None, sa.remember_device(staff, None, secret_key="another key"),
+                  token, token + "." + "A" * 22):
+        assert login_from(other, staff.username, PASSWORD, counters, now).outcome \
+            is sa.Outcome.THROTTLED
+
+
+def test_a_known_browser_has_its_own_delays(ctx, counters):
+    staff = make()
+    enrolled(staff)
+    cookie = sa.remember_device(staff, None, secret_key=KEY)
+    now = T0 + timedelta(minutes=1)
+    for _ in range(throttle.FREE_ATTEMPTS):
+        assert login_from(cookie, staff.username, "wrong password!", counters, now).outcome \
+            is sa.Outcome.WRONG
+    assert login_from(cookie, staff.username, PASSWORD, counters, now).outcome \
+        is sa.Outcome.THROTTLED
+    db.session.refresh(staff)
+    assert not staff.failed_attempts  # the account itself never waited
+    assert login(staff.username, PASSWORD, counters, now).ok
+
+
+def test_device_cookie_remembers_accounts_per_browser(ctx):
+    first, second = make("canbo.a"), make("canbo.b")
+    enrolled(first)
+    enrolled(second)
+    cookie = sa.remember_device(first, None, secret_key=KEY)
+    both = sa.remember_device(second, cookie, secret_key=KEY)
+    store = throttle.LimiterCounters(MemoryStorage())
+    assert both.split(".")[0] == cookie.split(".")[0]  # one token per browser
+    assert sa.remember_device(second, both, secret_key=KEY) == both  # no duplicates
+    assert sa.known_device(second, cookie, counters=store, secret_key=KEY) is None
+    one = sa.known_device(first, both, counters=store, secret_key=KEY)
+    two = sa.known_device(second, both, counters=store, secret_key=KEY)
+    assert one is not None and two is not None and one.key != two.key
+    # At most MAX_DEVICE_ACCOUNTS accounts: the oldest is forgotten.
+    crowded = both
+    for n in range(sa.MAX_DEVICE_ACCOUNTS):
+        other = make(f"canbo.x{n}")
+        enrolled(other)
+        crowded = sa.remember_device(other, crowded, secret_key=KEY)
+    assert len(crowded.split(".")) == 1 + sa.MAX_DEVICE_ACCOUNTS
+    assert sa.known_device(first, crowded, counters=store, secret_key=KEY) is None
+    for junk in ("", "x" * 5000, "." * 50, cookie.split(".")[0] + ".<script>"):
+        assert sa.known_device(first, junk, counters=store, secret_key=KEY) is None
+
+
+def test_totp_reset_forgets_the_known_browsers(ctx, counters):
+    boss = make("boss", "superadmin", ())
+    staff = make()
+    enrolled(staff)
+    cookie = sa.remember_device(staff, None, secret_key=KEY)
+    db.session.expire_all()  # the proof survives a round trip to the database
+    assert sa.known_device(staff, cookie, counters=counters, secret_key=KEY) is not None
+    sa.reset_totp(db.session, staff, reason="Mất điện thoại", actor=boss, ip=None, now=T0)
+    assert sa.known_device(staff, cookie, counters=counters, secret_key=KEY) is None
+    enrolled(staff, T0 + timedelta(minutes=5))
+    assert sa.known_device(staff, cookie, counters=counters, secret_key=KEY) is None
