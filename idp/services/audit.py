@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,6 +73,51 @@ def record(
     session.execute(_SEAL, {"entry_id": entry_id, "prev_hash": values["prev_hash"],
                             "hash": _hash(values)})
     return entry_id
+
+
+# In parameter order, so that the ids come back matched to the entries.
+_APPEND_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+
+
+def record_many(
+    session: Session,
+    action: str,
+    entries: Sequence[Mapping[str, Any]],
+    *,
+    actor_type: str,
+    actor_id: str | uuid.UUID | None = None,
+    outcome: str = "success",
+    ip: str | None = None,
+    client_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Append several entries of one action, actor and moment (each ``entries`` item: its
+    ``citizen_id`` and ``details``) in three statements instead of three per entry: the same
+    chain as that many ``record`` calls (written, not committed). For bulk work (an import's
+    per-citizen entries), where ``record`` in a loop cost ~0.15 ms (SQLite) to ~0.7 ms
+    (PostgreSQL) per entry. Under the same lock as ``record``, so nobody's entry comes between
+    ours: each one chains to the one before it."""
+    if not entries:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_ID})"))
+    common: dict[str, Any] = {
+        "created_at": (now or utcnow()).replace(microsecond=0), "actor_type": actor_type,
+        "actor_id": str(actor_id) if actor_id is not None else None, "action": action[:64],
+        "outcome": outcome, "ip": (ip or None) and ip[:45], "client_id": client_id,
+    }
+    rows = [{**common, "citizen_id": entry.get("citizen_id"),
+             "details": dict(entry.get("details") or {})} for entry in entries]
+    ids = session.execute(_APPEND_MANY, [
+        {**row, "prev_hash": GENESIS, "hash": secrets.token_hex(32)} for row in rows]
+    ).scalars().all()
+    previous = session.scalar(_TAIL_BEFORE, {"entry_id": ids[0]}) or GENESIS
+    seals = []
+    for entry_id, row in zip(ids, rows, strict=True):
+        row.update(id=entry_id, prev_hash=previous)
+        previous = _hash(row)
+        seals.append({"entry_id": entry_id, "prev_hash": row["prev_hash"], "hash": previous})
+    session.execute(_SEAL, seals)
 
 
 def entry_hash(entry: AuditEvent) -> str:

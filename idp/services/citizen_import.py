@@ -17,6 +17,15 @@ changed row updates name, birthdate, gender, phone, e-mail and commune; never th
 identity level, status or second factors. New citizens have no password (they activate with
 an SMS code), identity level 1.
 
+An import must not take over accounts: for a citizen checked in person (level 2), activated
+(a password) or with a verified phone, a changed name, birth date or gender is a row error
+(an in-person check at the commune office is needed), and so is a changed phone (the
+account's recovery channel: changing it needs the citizen). Only e-mail and commune may
+change. A citizen still as imported (level 1, never activated, phone not verified) is
+updated freely; the phone stays unverified. The guard is repeated in the UPDATE's WHERE, so
+a citizen who activates between the check and the write is not overwritten. Every changed
+citizen gets an audit entry naming the changed fields (never the values).
+
 Crash safety: each chunk is committed on its own. A crash mid-way leaves whole chunks written
 and the rest untouched; since the upsert is idempotent, running the same file again finishes
 the job and reports the already written rows as unchanged.
@@ -51,7 +60,7 @@ from typing import IO, Any
 
 from flask_babel import LazyString, gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,7 +72,10 @@ from idp.services.identifiers import InvalidInput
 COLUMNS = ("cccd", "full_name", "birthdate", "gender", "phone", "email", "commune_code")
 # Fields an import may change on an existing citizen (never password, level, status, factors).
 UPDATABLE = ("full_name", "birthdate", "gender", "phone", "email", "commune_code")
+# Fields an import may not change once the citizen was checked, activated or verified a phone.
+IDENTITY_FIELDS = ("full_name", "birthdate", "gender")
 AUDIT_ACTION = "staff:citizens:imported"
+AUDIT_UPDATED = "staff:citizen:import_updated"
 
 _BLOCK = 1 << 20
 SQLITE_CACHE_KIB = 65536         # page cache of the import's connection
@@ -510,7 +522,8 @@ def import_csv(
     text = io.TextIOWrapper(stream, encoding=inspection.encoding, newline="")
     reader = csv.reader(text)
     next(reader)  # the header, already checked
-    writer = _Writer(session, now=now, dry_run=dry_run)
+    writer = _Writer(session, now=now, dry_run=dry_run, actor_type=actor_type,
+                     actor_id=actor_id, ip=ip)
     pool = None
     if workers > 0 and inspection.lines > limits.chunk_rows:
         # spawn, not fork: the parent holds database connections and maybe threads.
@@ -522,6 +535,19 @@ def import_csv(
             writer.write(rows, sink, result)
             if progress:
                 progress(len(rows))
+    except Exception as error:
+        # Stopped part-way (database gone, disk full, a worker died...): the chunks already
+        # committed stay, and the trail must say so, in a transaction of its own.
+        session.rollback()
+        if not dry_run:
+            result.error_count = sink.count
+            audit.record(session, AUDIT_ACTION, actor_type=actor_type, actor_id=actor_id, ip=ip,
+                         now=now, outcome="failure",
+                         details={**result.summary(), "bytes": inspection.size,
+                                  "stopped": type(error).__name__,
+                                  **({"reason": reason} if reason else {})})
+            session.commit()
+        raise
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
@@ -639,10 +665,13 @@ class _Writer:
 
     _LOOKUP = 2000  # keys per IN (...) query: well under SQLite's variable limit
 
-    def __init__(self, session: Session, *, now: datetime, dry_run: bool) -> None:
+    def __init__(self, session: Session, *, now: datetime, dry_run: bool,
+                 actor_type: str = "system", actor_id: str | None = None,
+                 ip: str | None = None) -> None:
         self.session = session
         self.now = now
         self.dry_run = dry_run
+        self.actor = {"actor_type": actor_type, "actor_id": actor_id, "ip": ip}
         self.table = Citizen.__table__
         # CCCDs seen in the file so far (in-file duplicates).
         self.seen = _IntSet()
@@ -709,7 +738,7 @@ class _Writer:
             existing = self._existing(list(valid))
             taken = self._phone_owners([row[5] for _, row in valid.values()])
         inserts: list[tuple[int, Valid]] = []
-        updates: list[Valid] = []
+        updates: list[_Update] = []
         for cccd, (line, row) in valid.items():
             owner = taken.get(row[5])
             if owner is not None and owner != cccd:
@@ -720,21 +749,41 @@ class _Writer:
             old = existing.get(cccd)
             if old is None:
                 inserts.append((_uuid7_int(), row))
-            elif old == (row[1], row[3], row[4], row[5], row[6], row[7]):
+                continue
+            new = (row[1], row[3], row[4], row[5], row[6], row[7])
+            if old[0] == new:
                 result.unchanged += 1
-            else:
-                updates.append(row)
+                continue
+            # Only rows that change an existing citizen get here (rare): the slow path.
+            _, citizen_id, protected = old
+            changed = tuple(name for name, was, value in zip(UPDATABLE, old[0], new, strict=True)
+                            if was != value)
+            if protected:
+                refused = [(name, _IDENTITY_CHANGE) for name in changed
+                           if name in IDENTITY_FIELDS]
+                if "phone" in changed:
+                    refused.append(("phone", _PHONE_CHANGE))
+                if refused:
+                    result.error_rows += 1
+                    for column, msgid in refused:
+                        sink.add(RowError(line, column, msgid))
+                    continue
+            updates.append(_Update(row, citizen_id, changed))
         self._flush(inserts, updates, sink, result, valid)
 
     def _existing(self, cccds: list[str]) -> dict[str, tuple[Any, ...]]:
+        """cccd -> ((the UPDATABLE fields), id, protected) for the CCCDs in the database.
+
+        ``protected``: checked in person, activated or a verified phone, computed by the
+        database (one boolean, not the password hash, crosses the wire)."""
         t = self.table
         found: dict[str, tuple[Any, ...]] = {}
         for i in range(0, len(cccds), self._LOOKUP):
             query = select(t.c.cccd, t.c.full_name, t.c.birthdate, t.c.gender, t.c.phone,
-                           t.c.email, t.c.commune_code).where(
+                           t.c.email, t.c.commune_code, t.c.id, _PROTECTED).where(
                 t.c.cccd.in_(cccds[i:i + self._LOOKUP]))
             for cccd, *rest in self.session.execute(query):
-                found[cccd] = tuple(rest)
+                found[cccd] = (tuple(rest[:6]), rest[6], bool(rest[7]))
         return found
 
     def _phone_owners(self, phones: list[str]) -> dict[str, str]:
@@ -745,7 +794,7 @@ class _Writer:
             owners.update((phone, cccd) for phone, cccd in self.session.execute(query))
         return owners
 
-    def _flush(self, inserts: list[tuple[int, Valid]], updates: list[Valid],
+    def _flush(self, inserts: list[tuple[int, Valid]], updates: list[_Update],
                sink: ErrorSink, result: ImportResult,
                valid: dict[str, tuple[int, Valid]]) -> None:
         if self.dry_run:
@@ -753,10 +802,12 @@ class _Writer:
             result.updated += len(updates)
             return
         try:
-            self._execute(inserts, updates)
+            missed = self._execute(inserts, updates)
+            self._refuse_missed(missed, sink, result, valid)
+            self._audit_updates(updates, missed)
             self.session.commit()
             result.created += len(inserts)
-            result.updated += len(updates)
+            result.updated += len(updates) - len(missed)
         except IntegrityError:
             # Someone registered one of these CCCDs or phones between our check and the write
             # (a sign-up, an officer): redo the chunk row by row, the culprits become errors.
@@ -766,22 +817,56 @@ class _Writer:
             retries: list[tuple[str, Any]] = [("i", v) for v in inserts]
             retries += [("u", v) for v in updates]
             for kind, values in retries:
-                cccd = values[1][0] if kind == "i" else values[0]
+                cccd = values[1][0] if kind == "i" else values.row[0]
                 try:
                     with self.session.begin_nested():
                         if kind == "i":
                             self._execute([values], [])
                         else:
-                            self._execute([], [values])
+                            missed = self._execute([], [values])
+                            self._refuse_missed(missed, sink, result, valid)
+                            self._audit_updates([values], missed)
                 except IntegrityError:
                     result.error_rows += 1
                     sink.add(RowError(valid[cccd][0], "phone", _CONFLICT))
                     continue
                 if kind == "i":
                     result.created += 1
-                else:
+                elif not missed:
                     result.updated += 1
             self.session.commit()
+
+    @staticmethod
+    def _refuse_missed(missed: list[_Update], sink: ErrorSink, result: ImportResult,
+                       valid: dict[str, tuple[int, Valid]]) -> None:
+        # The citizen was checked, activated or verified the phone between our lookup and
+        # the UPDATE: its guard matched nothing, and the row is refused like any other.
+        for update in missed:
+            result.error_rows += 1
+            line = valid[update.row[0]][0]
+            for name in update.changed:
+                if name in IDENTITY_FIELDS:
+                    sink.add(RowError(line, name, _IDENTITY_CHANGE))
+            if "phone" in update.changed:
+                sink.add(RowError(line, "phone", _PHONE_CHANGE))
+
+    def _audit_updates(self, updates: list[_Update], missed: list[_Update]) -> None:
+        """One entry per changed citizen, in the chunk's transaction (rare: only rows that
+        really change an existing citizen). Field names only, never the values."""
+        skip = {id(u) for u in missed}
+        audit.record_many(self.session, AUDIT_UPDATED, [
+            {"citizen_id": update.citizen_id, "details": {"fields": list(update.changed)}}
+            for update in updates if id(update) not in skip], now=self.now, **self.actor)
+
+    def _not_updated(self, cursor: Any, group: list[_Update], mark: str) -> list[_Update]:
+        """The updates of ``group`` whose citizen is protected (or gone): not written."""
+        writable: set[str] = set()
+        for i in range(0, len(group), self._LOOKUP):
+            cccds = [update.row[0] for update in group[i:i + self._LOOKUP]]
+            cursor.execute(f"SELECT cccd FROM citizens WHERE cccd IN "
+                           f"({', '.join([mark] * len(cccds))}) AND {_UNPROTECTED_SQL}", cccds)
+            writable.update(cccd for cccd, in cursor.fetchall())
+        return [update for update in group if update.row[0] not in writable]
 
     # Raw DBAPI executemany (inside the session's transaction): SQLAlchemy's per-row bind
     # processing cost more than SQLite's own work. Values are converted as SQLAlchemy stores
@@ -790,7 +875,9 @@ class _Writer:
                 "email", "commune_code", "identity_level", "status", "failed_attempts",
                 "unlock_required", "created_at", "updated_at")
 
-    def _execute(self, inserts: list[tuple[int, Valid]], updates: list[Valid]) -> None:
+    def _execute(self, inserts: list[tuple[int, Valid]], updates: list[_Update]
+                 ) -> list[_Update]:
+        """Write; returns the updates whose guard matched nothing (not written)."""
         connection = self.session.connection().connection.driver_connection
         assert connection is not None
         now = self.now
@@ -819,13 +906,35 @@ class _Writer:
                     with cursor.copy(f"COPY citizens ({columns}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
-            if updates:
+            missed: list[_Update] = []
+            # Only the changed columns are set: a field the citizen changed meanwhile is not
+            # reverted to the file's old value. One executemany per set of changed fields.
+            groups: dict[tuple[str, ...], list[_Update]] = {}
+            for update in updates:
+                groups.setdefault(update.changed, []).append(update)
+            for changed, group in groups.items():
+                sets = [f"{name}={mark}" for name in changed]
+                if "full_name" in changed:
+                    sets.append(f"name_folded={mark}")
+                if "phone" in changed:
+                    sets.append("phone_verified_at=NULL")  # a new number is not verified
+                sets.append(f"updated_at={mark}")
+                guarded = any(name in _GUARDED for name in changed)
+                where = f"cccd={mark}" + (f" AND {_UNPROTECTED_SQL}" if guarded else "")
+                params = []
+                for update in group:
+                    v = update.row
+                    values = {"full_name": v[1], "birthdate": convert(v[3]), "gender": v[4],
+                              "phone": v[5], "email": v[6], "commune_code": v[7]}
+                    params.append((*(values[name] for name in changed),
+                                   *((v[2],) if "full_name" in changed else ()), stamp, v[0]))
                 cursor.executemany(
-                    f"UPDATE citizens SET full_name={mark}, name_folded={mark}, "
-                    f"birthdate={mark}, gender={mark}, phone={mark}, email={mark}, "
-                    f"commune_code={mark}, updated_at={mark} WHERE cccd={mark}",
-                    [(v[1], v[2], convert(v[3]), v[4], v[5], v[6], v[7], stamp, v[0])
-                     for v in updates])
+                    f"UPDATE citizens SET {', '.join(sets)} WHERE {where}", params)
+                if guarded and cursor.rowcount != len(group):
+                    # Someone was checked, activated or verified the phone since the lookup
+                    # (their guard matched nothing): find them. Rare, so a second query.
+                    missed += self._not_updated(cursor, group, mark)
+            return missed
         except Exception as error:
             _raise_integrity(error)
             raise
@@ -842,6 +951,25 @@ def _raise_integrity(error: Exception) -> None:
         raise IntegrityError("bulk import", None, error) from error
 
 
+@dataclass(frozen=True, eq=False)
+class _Update:
+    """A row that changes an existing citizen: which fields, and whose id (for the audit)."""
+
+    row: Valid
+    citizen_id: uuid.UUID
+    changed: tuple[str, ...]
+
+
+# Checked in person, activated or a verified phone: the import may no longer change who the
+# citizen is, nor the recovery phone.
+_t = Citizen.__table__
+_PROTECTED = or_(_t.c.identity_level >= 2, _t.c.password_hash.is_not(None),
+                 _t.c.phone_verified_at.is_not(None))
+_UNPROTECTED_SQL = ("identity_level = 1 AND password_hash IS NULL "
+                    "AND phone_verified_at IS NULL")
+_GUARDED = (*IDENTITY_FIELDS, "phone")
+del _t
+
 _DUPLICATE_CCCD = ("This citizen ID number (CCCD) appears more than once in the file; "
                    "only its first valid row was imported.")
 _PHONE_TAKEN = "This phone number is already used by another citizen."
@@ -852,6 +980,15 @@ _l("This citizen ID number (CCCD) appears more than once in the file; only its f
 _l("This phone number is already used by another citizen.")
 _l("This citizen ID number or phone number was registered by someone else meanwhile.")
 _l("This row has %(found)s values instead of %(expected)s.")
+_IDENTITY_CHANGE = ("This citizen was checked in person or has activated the account: "
+                    "changed identity data needs an in-person check at the commune office.")
+_PHONE_CHANGE = ("This citizen has activated the account or verified the phone number: the "
+                 "phone number is the account's recovery channel and only the citizen can "
+                 "change it.")
+_l("This citizen was checked in person or has activated the account: changed identity data "
+   "needs an in-person check at the commune office.")
+_l("This citizen has activated the account or verified the phone number: the phone number is "
+   "the account's recovery channel and only the citizen can change it.")
 
 
 def _uuid7_int() -> int:

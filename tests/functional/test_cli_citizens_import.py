@@ -118,3 +118,33 @@ def test_generated_file_with_workers(app, tnid, tmp_path):
 def test_missing_file(tnid, tmp_path):
     result = tnid("citizens", "import", str(tmp_path / "nope.csv"))
     assert result.exit_code == 2
+
+
+def test_activated_citizen_is_not_rewritten(app, tnid, tmp_path, make_citizen):
+    # A stale or tampered file must not take over an account: name and phone stay.
+    make_citizen(cccd="019085000123", full_name="Nguyễn Văn Ánh", phone="0912000999")
+    source = write(tmp_path / "people.csv", HEADER,
+                   AN.replace("Nguyễn Văn Ánh", "Nguyễn Văn Bảo"))
+    report = tmp_path / "errors.csv"
+    result = tnid("citizens", "import", str(source), "--errors-report", str(report))
+    assert result.exit_code == 0, result.output
+    assert "0 updated, 0 unchanged, 1 with errors" in result.output
+    rows = list(csv.reader(report.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r[1] for r in rows[1:]] == ["full_name", "phone"]
+    assert "commune office" in rows[1][3] and "commune office" not in rows[1][2]
+    with app.app_context():
+        assert db.session.scalar(select(Citizen.full_name)) == "Nguyễn Văn Ánh"
+    assert [a for a, *_ in audit(app) if a.startswith("staff:")] == ["staff:citizens:imported"]
+
+
+def test_imported_citizen_update_is_audited_per_citizen(app, tnid, tmp_path):
+    tnid("citizens", "import", str(write(tmp_path / "a.csv", HEADER, AN)))
+    changed = AN.replace("an@example.com", "an2@example.com")
+    result = tnid("citizens", "import", str(write(tmp_path / "b.csv", HEADER, changed)))
+    assert "0 created, 1 updated" in result.output
+    with app.app_context():
+        citizen_id = db.session.scalar(select(Citizen.id))
+        entry = db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "staff:citizen:import_updated"))
+        assert (entry.citizen_id, entry.actor_type) == (citizen_id, "system")
+        assert entry.details == {"fields": ["email"]}

@@ -175,3 +175,22 @@ def test_the_citizens_page_links_to_the_import_for_those_who_may_import(staff_cl
     assert 'id="import-link"' in staff_client("superadmin").get("/admin/citizens").text
     for role, communes in (("officer", [SANG_MOC]), ("auditor", [])):
         assert 'id="import-link"' not in staff_client(role, communes).get("/admin/citizens").text
+
+
+def test_upload_cannot_rewrite_a_citizen_checked_in_person(app, admin, make_citizen):
+    make_citizen(password=None, cccd="019085000123", full_name="Nguyễn Văn Ánh",
+                 phone="0912000123", identity_level=2)
+    answer = upload(admin, csv_bytes(HEADER, AN.replace("Nguyễn Văn Ánh", "Nguyễn Văn Bảo")))
+    assert answer.status_code == 200
+    assert 'id="import-errors">1<' in answer.text
+    assert "in-person check at the commune office" in answer.text
+    with app.app_context():
+        assert db.session.scalar(select(Citizen.full_name)) == "Nguyễn Văn Ánh"
+    assert entries(app, "staff:citizen:import_updated") == []
+
+    # E-mail and commune may still change: one entry for the citizen, by this staff member.
+    answer = upload(admin, csv_bytes(HEADER, AN))
+    assert 'id="import-updated">1<' in answer.text
+    entry, = entries(app, "staff:citizen:import_updated")
+    assert (entry.actor_type, entry.actor_id) == ("staff", str(admin.staff.id))
+    assert entry.details == {"fields": ["email"]} and entry.citizen_id is not None

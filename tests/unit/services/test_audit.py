@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from idp.extensions import db
 from idp.models import AuditEvent
@@ -61,3 +61,22 @@ def test_an_entry_that_is_not_committed_leaves_no_trace(app) -> None:
     audit.record(db.session, "account:login", outcome="failure")
     db.session.rollback()
     assert audit.verify_chain(db.session) == (1, None)
+
+
+def test_record_many_chains_like_record(app) -> None:
+    # Between single entries, and an altered one among them is still found.
+    _append(2)
+    people = [uuid.uuid4() for _ in range(3)]
+    audit.record_many(db.session, "staff:citizen:import_updated", [
+        {"citizen_id": c, "details": {"fields": ["email"]}} for c in people],
+        actor_type="staff", actor_id="s-1", ip="203.0.113.7")
+    audit.record_many(db.session, "staff:citizen:import_updated", [], actor_type="staff")
+    _append(1)
+    assert audit.verify_chain(db.session) == (6, None)
+    entries = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [e.citizen_id for e in entries[2:5]] == people
+    assert {(e.actor_type, e.actor_id, e.ip) for e in entries[2:5]} == {
+        ("staff", "s-1", "203.0.113.7")}
+    db.session.execute(update(AuditEvent).where(AuditEvent.id == entries[3].id)
+                       .values(details={"fields": ["phone"]}))
+    assert audit.verify_chain(db.session)[1] == audit.ChainBreak(entries[3].id, "altered")

@@ -23,6 +23,7 @@ from bench.generate_citizens import (
 )
 from idp.extensions import db
 from idp.models import AuditEvent, Citizen, CitizenStatus, TotpCredential
+from idp.services import audit
 from idp.services import citizen_import as ci
 from idp.services import identifiers as ids
 from idp.services.citizen_import import ImportLimits, ImportRefused
@@ -260,26 +261,145 @@ def test_rerun_changes_nothing(app):
     assert {c: (p.id, p.updated_at) for c, p in citizens(app).items()} == before
 
 
-def test_changed_row_updates_contact_data_only(app, make_citizen):
-    existing = make_citizen(cccd="019085000123", phone="0912000999", identity_level=2,
-                            commune_code="05443")
+IDENTITY_REFUSAL = ("This citizen was checked in person or has activated the account: "
+                    "changed identity data needs an in-person check at the commune office.")
+PHONE_REFUSAL = ("This citizen has activated the account or verified the phone number: the "
+                 "phone number is the account's recovery channel and only the citizen can "
+                 "change it.")
+
+
+def updated_entries(app: Flask) -> list[tuple[object, str, dict]]:
+    with app.app_context():
+        return [(e.citizen_id, e.actor_id, e.details) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == ci.AUDIT_UPDATED)
+            .order_by(AuditEvent.id))]
+
+
+def test_level_2_citizen_name_change_is_refused_and_untouched(app, make_citizen):
+    # Checked in person, never activated: still protected (verified_claims assert the name).
+    existing = make_citizen(password=None, cccd="019085000123", full_name="Nguyễn Văn Ánh",
+                            phone="0912000123", identity_level=2)
+    renamed = AN.replace("Nguyễn Văn Ánh", "Nguyễn Văn Bảo").replace("1985-03-12", "1985-03-13")
+    result = run(app, csv_bytes(HEADER, renamed))
+    assert (result.updated, result.unchanged, result.error_rows) == (0, 0, 1)
+    assert {(e.row, e.column, e.reason_en()) for e in result.errors} == {
+        (2, "full_name", IDENTITY_REFUSAL), (2, "birthdate", IDENTITY_REFUSAL)}
+    after = citizens(app)["019085000123"]
+    assert (after.full_name, after.birthdate, after.email, after.updated_at) == (
+        existing.full_name, existing.birthdate, existing.email, existing.updated_at)
+    assert updated_entries(app) == []
+    with app.test_request_context():  # Vietnamese first
+        assert result.errors[0].reason() != IDENTITY_REFUSAL
+
+
+def test_activated_citizen_phone_change_is_refused(app, make_citizen):
+    existing = make_citizen(cccd="019085000123", full_name="Nguyễn Văn Ánh",
+                            phone="0912000999")
+    assert existing.password_hash is not None
+    result = run(app, csv_bytes(HEADER, AN))
+    assert (result.updated, result.error_rows) == (0, 1)
+    error, = result.errors
+    assert (error.row, error.column, error.reason_en()) == (2, "phone", PHONE_REFUSAL)
+    after = citizens(app)["019085000123"]
+    assert (after.phone, after.email) == ("+84912000999", None)
+    assert updated_entries(app) == []
+
+
+def test_verified_phone_citizen_identity_change_is_refused(app, make_citizen):
+    existing = make_citizen(password=None, cccd="019085000123", phone="0912000123")
+    with app.app_context():
+        db.session.get(Citizen, existing.id).phone_verified_at = utcnow()
+        db.session.commit()
+    result = run(app, csv_bytes(HEADER, AN))  # "Nguyễn Văn An" -> "Nguyễn Văn Ánh"
+    assert result.error_rows == 1 and result.errors[0].column == "full_name"
+    assert citizens(app)["019085000123"].full_name == "Nguyễn Văn An"
+
+
+def test_protected_citizen_may_get_new_email_and_commune(app, make_citizen):
+    existing = make_citizen(cccd="019085000123", full_name="Nguyễn Văn Ánh",
+                            phone="0912000123", identity_level=2, commune_code="05443")
     with app.app_context():
         db.session.add(TotpCredential(citizen_id=existing.id, secret_sealed=b"sealed",
                                       confirmed_at=utcnow()))
         db.session.get(Citizen, existing.id).status = CitizenStatus.LOCKED
+        db.session.get(Citizen, existing.id).phone_verified_at = utcnow()
         db.session.commit()
     result = run(app, csv_bytes(HEADER, AN))
-    assert (result.created, result.updated) == (0, 1)
+    assert (result.created, result.updated, result.error_rows) == (0, 1, 0)
     after = citizens(app)["019085000123"]
     assert after.id == existing.id
-    assert (after.full_name, after.name_folded) == ("Nguyễn Văn Ánh", "nguyen van anh")
-    assert (after.phone, after.email, after.commune_code) == ("+84912000123", "an@example.com",
-                                                              "05719")
+    assert (after.email, after.commune_code) == ("an@example.com", "05719")
     assert after.password_hash == existing.password_hash is not None
     assert after.identity_level == 2 and after.status == CitizenStatus.LOCKED
+    assert after.phone_verified_at is not None
     with app.app_context():
         assert db.session.scalar(select(TotpCredential.citizen_id)) == existing.id
+    assert updated_entries(app) == [(existing.id, "test", {"fields": ["email", "commune_code"]})]
     assert run(app, csv_bytes(HEADER, AN)).unchanged == 1
+
+
+def test_untouched_imported_citizen_is_updated_with_an_audit_entry(app):
+    run(app, csv_bytes(HEADER, AN, BINH))
+    before = citizens(app)["019085000123"]
+    changed = AN.replace("Nguyễn Văn Ánh", "Nguyễn Văn Bảo").replace("0912000123", "0912000777")
+    result = run(app, csv_bytes(HEADER, changed, BINH))
+    assert (result.updated, result.unchanged, result.error_rows) == (1, 1, 0)
+    after = citizens(app)["019085000123"]
+    assert (after.full_name, after.name_folded, after.phone) == (
+        "Nguyễn Văn Bảo", "nguyen van bao", "+84912000777")
+    assert after.phone_verified_at is None and after.password_hash is None
+    assert after.identity_level == 1
+    entries = updated_entries(app)
+    assert entries == [(before.id, "test", {"fields": ["full_name", "phone"]})]
+    assert "Bảo" not in str(entries) and "0912000777" not in str(entries)
+    with app.app_context():
+        assert audit.verify_chain(db.session)[1] is None
+
+
+def test_citizen_activating_between_check_and_write_is_not_overwritten(app, monkeypatch):
+    run(app, csv_bytes(HEADER, AN, BINH))
+    an = AN.replace("Nguyễn Văn Ánh", "Nguyễn Văn Bảo")
+    binh = BINH.replace("Trần Thị Bình", "Trần Thị Bích")
+    lookup = ci._Writer._existing
+
+    def activate_after_lookup(self, cccds):  # Ánh activates; Bình does not
+        found = lookup(self, cccds)
+        table = Citizen.__table__
+        self.session.execute(table.update().where(table.c.cccd == "019085000123")
+                             .values(password_hash="x"))
+        return found
+
+    monkeypatch.setattr(ci._Writer, "_existing", activate_after_lookup)
+    result = run(app, csv_bytes(HEADER, an, binh))
+    assert (result.updated, result.error_rows) == (1, 1)
+    error, = result.errors
+    assert (error.row, error.column, error.reason_en()) == (2, "full_name", IDENTITY_REFUSAL)
+    people = citizens(app)
+    assert people["019085000123"].full_name == "Nguyễn Văn Ánh"
+    assert people["019190000456"].full_name == "Trần Thị Bích"
+    assert updated_entries(app) == [(people["019190000456"].id, "test",
+                                     {"fields": ["full_name"]})]
+
+
+def test_interrupted_run_leaves_a_failure_summary(app, monkeypatch):
+    calls = []
+    write = ci._Writer.write
+
+    def failing_write(self, rows, sink, result):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return write(self, rows, sink, result)
+
+    monkeypatch.setattr(ci._Writer, "write", failing_write)
+    with pytest.raises(OSError):
+        run(app, csv_bytes(HEADER, AN, BINH, CHI), limits=ImportLimits(chunk_rows=1),
+            reason="Tải danh sách xã")
+    assert set(citizens(app)) == {"019085000123"}  # the first chunk stays
+    (action, outcome, details), = audit_actions(app)
+    assert (action, outcome) == (ci.AUDIT_ACTION, "failure")
+    assert (details["rows"], details["created"], details["stopped"]) == (1, 1, "OSError")
+    assert details["reason"] == "Tải danh sách xã"
 
 
 def test_dry_run_writes_nothing(app):
