@@ -174,29 +174,87 @@ class PreparedRead:
         compiled = self._compile(dialect)
         parameters: Any = (params if compiled.bind_order is None
                            else tuple(params[name] for name in compiled.bind_order))
-        dbapi_connection = connection.connection.dbapi_connection
-        has_events = connection._has_events or connection.engine._has_events
-        cursor = dbapi_connection.cursor()
-        try:
-            if has_events:
-                connection.dispatch.before_cursor_execute(
-                    connection, cursor, compiled.sql, parameters, None, False)
-            try:
-                cursor.execute(compiled.sql, parameters)
-                row = cursor.fetchone()
-            except dialect.loaded_dbapi.Error as error:
-                if dialect.is_disconnect(error, dbapi_connection, cursor):
-                    connection.invalidate(error)
-                raise DBAPIError.instance(compiled.sql, parameters, error,
-                                          dialect.loaded_dbapi.Error, hide_parameters=True,
-                                          dialect=dialect) from error
-            if has_events:
-                connection.dispatch.after_cursor_execute(
-                    connection, cursor, compiled.sql, parameters, None, False)
-        finally:
-            cursor.close()
+        row = _fetch_one(connection, compiled.sql, parameters)
         if row is None:
             return None
         return {label: value if process is None or value is None else process(value)
                 for label, process, value in zip(compiled.labels, compiled.processors, row,
                                                  strict=True)}
+
+
+def _fetch_one(connection: Connection, sql: str, parameters: Any) -> Any:
+    """Run ``sql`` on the connection's DBAPI cursor; its first row (or None). Engine events
+    fire; a DBAPI error becomes SQLAlchemy's with the parameters hidden."""
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    has_events = connection._has_events or connection.engine._has_events
+    cursor = dbapi_connection.cursor()
+    try:
+        if has_events:
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, sql, parameters, None, False)
+        try:
+            cursor.execute(sql, parameters)
+            row = cursor.fetchone() if cursor.description else None
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, cursor):
+                connection.invalidate(error)
+            raise DBAPIError.instance(sql, parameters, error, dialect.loaded_dbapi.Error,
+                                      hide_parameters=True, dialect=dialect) from error
+        if has_events:
+            connection.dispatch.after_cursor_execute(
+                connection, cursor, sql, parameters, None, False)
+    finally:
+        cursor.close()
+    return row
+
+
+@dataclass(frozen=True)
+class _CompiledWrite:
+    sql: str
+    bind_order: tuple[str, ...] | None
+    processors: Mapping[str, Callable[[Any], Any] | None]
+    constants: Mapping[str, Any]  # values bound in the statement itself (LIMIT 1)
+
+
+class PreparedWrite:
+    """A Core statement (INSERT/UPDATE, or a SELECT inside a write) compiled once per
+    dialect and run straight on the DBAPI cursor of the session's own connection, inside its
+    transaction; each parameter goes through the bind processor SQLAlchemy itself would apply
+    (UUIDs, JSON, datetimes), so what is stored is exactly what ``session.execute`` stores.
+
+    For the audit trail's statements, which every token issuance pays: SQLAlchemy's
+    per-statement machinery cost more than SQLite takes to run them. Result values come back
+    unprocessed (use it for integers and strings)."""
+
+    def __init__(self, statement: Any, *, columns: list[str] | None = None) -> None:
+        self.statement = statement
+        self.columns = columns  # an INSERT's columns (the keys every call passes)
+        self._compiled: dict[tuple[str, str], _CompiledWrite] = {}
+
+    def _compile(self, dialect: Dialect) -> _CompiledWrite:
+        key = (dialect.name, dialect.driver)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            sql = self.statement.compile(dialect=dialect, column_keys=self.columns)
+            compiled = _CompiledWrite(
+                sql=sql.string,
+                bind_order=tuple(sql.positiontup) if sql.positiontup is not None else None,
+                processors={name: bind.type._cached_bind_processor(dialect)
+                            for name, bind in sql.binds.items()},
+                constants={name: bind.effective_value for name, bind in sql.binds.items()
+                           if not bind.required and bind.key not in (self.columns or ())})
+            self._compiled[key] = compiled
+        return compiled
+
+    def first(self, session: Session | scoped_session, params: Mapping[str, Any]) -> Any:
+        """Execute; the first row of what it returns (RETURNING, SELECT) or None."""
+        connection = session.connection()
+        compiled = self._compile(connection.dialect)
+        processors = compiled.processors
+        values = {name: value if value is None or (process := processors.get(name)) is None
+                  else process(value)
+                  for name, value in (compiled.constants | params).items()}
+        parameters: Any = (values if compiled.bind_order is None
+                           else tuple(values[name] for name in compiled.bind_order))
+        return _fetch_one(connection, compiled.sql, parameters)

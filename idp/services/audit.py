@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from idp.database import PreparedWrite
 from idp.models import AuditEvent
 from idp.services.clock import utcnow
 
@@ -30,11 +31,17 @@ AUDIT_LOCK_ID = 7_019_2026  # any number, distinct from the migration lock
 
 # Built once: statements with bound parameters compile once and are served from the cache.
 _TABLE = AuditEvent.__table__
-_APPEND = insert(_TABLE).returning(_TABLE.c.id)
+_COLUMNS = ["created_at", "actor_type", "actor_id", "citizen_id", "action", "outcome", "ip",
+            "client_id", "details", "prev_hash", "hash"]
 _TAIL_BEFORE = (select(_TABLE.c.hash).where(_TABLE.c.id < bindparam("entry_id"))
                 .order_by(_TABLE.c.id.desc()).limit(1))
 _SEAL = (update(_TABLE).where(_TABLE.c.id == bindparam("entry_id"))
          .values(prev_hash=bindparam("prev_hash"), hash=bindparam("hash")))
+# ``record``'s three statements, run on the DBAPI cursor (see PreparedWrite).
+_APPEND_ONE = PreparedWrite(insert(_TABLE).returning(_TABLE.c.id), columns=_COLUMNS)
+_TAIL_BEFORE_ONE = PreparedWrite(_TAIL_BEFORE)
+_SEAL_ONE = PreparedWrite(_SEAL)
+_LOCK_ONE = PreparedWrite(text(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_ID})"))
 
 
 def record(
@@ -53,10 +60,10 @@ def record(
     """Append an entry (written, not committed) and return its id. ``details`` must be
     JSON-serialisable and must never hold secrets (passwords, codes, tokens).
 
-    Core statements rather than the ORM: the token endpoint records every issuance, and a
-    unit-of-work flush per entry would cost it a tenth of its throughput."""
+    Prepared statements on the DBAPI cursor rather than the ORM or Core execution: the token
+    endpoint records every issuance, and those layers cost it a fifth of its throughput."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_ID})"))
+        _LOCK_ONE.first(session, {})
     values: dict[str, Any] = {
         "created_at": (now or utcnow()).replace(microsecond=0), "actor_type": actor_type,
         "actor_id": str(actor_id) if actor_id is not None else None,
@@ -66,11 +73,11 @@ def record(
     }
     # The INSERT takes SQLite's writer lock before the tail is read; the placeholder hash is
     # unique so that two entries can never collide before their real hashes are set.
-    entry_id = session.execute(
-        _APPEND, {**values, "prev_hash": GENESIS, "hash": secrets.token_hex(32)}).scalar_one()
-    previous = session.scalar(_TAIL_BEFORE, {"entry_id": entry_id})
+    entry_id = _APPEND_ONE.first(
+        session, {**values, "prev_hash": GENESIS, "hash": secrets.token_hex(32)})[0]
+    previous = (_TAIL_BEFORE_ONE.first(session, {"entry_id": entry_id}) or (None,))[0]
     values.update(id=entry_id, prev_hash=previous or GENESIS)
-    session.execute(_SEAL, {"entry_id": entry_id, "prev_hash": values["prev_hash"],
+    _SEAL_ONE.first(session, {"entry_id": entry_id, "prev_hash": values["prev_hash"],
                             "hash": _hash(values)})
     return entry_id
 
