@@ -65,7 +65,7 @@ from idp.services.identifiers import (
     normalize_commune_code,
 )
 from idp.services.passwords import PasswordService
-from idp.services.totp import DIGITS, ISSUER, STEP_SECONDS, VALID_WINDOW, TotpCheck
+from idp.services.totp import DIGITS, ISSUER, STEP_SECONDS, TotpCheck, matching_step
 from idp.services.totp import group_key as group_key
 from idp.services.totp import normalize_code as normalize_code
 from idp.services.totp import time_step as time_step
@@ -546,19 +546,9 @@ def _match(session: Session, staff: StaffAccount, code: str | None, *, secret_ke
     secret = _open(staff, secret_key)
     if secret is None:
         return TotpCheck.NOT_ENABLED
-    otp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
-    current = time_step(now)
-    last = staff.totp_last_used_step
-    matched: int | None = None
-    replayed = False
-    for step in range(current + VALID_WINDOW, current - VALID_WINDOW - 1, -1):
-        if hmac.compare_digest(otp.generate_otp(step), digits):
-            if last is not None and step <= last:
-                replayed = True
-            elif matched is None:
-                matched = step
-    if matched is None:
-        return TotpCheck.REPLAYED if replayed else TotpCheck.WRONG
+    matched = matching_step(secret, digits, staff.totp_last_used_step, now=now)
+    if isinstance(matched, TotpCheck):
+        return matched
     session.flush()
     burnt = session.execute(
         update(StaffAccount.__table__)

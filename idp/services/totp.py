@@ -144,6 +144,24 @@ def start_enrolment(session: Session, citizen: Citizen, *, secret_key: str, now:
     return Enrolment(cred, secret, provisioning_uri(secret, citizen))
 
 
+def matching_step(secret: str, digits: str, last_used_step: int | None, *,
+                  now: datetime) -> int | TotpCheck:
+    """The time step (within ±``VALID_WINDOW`` of ``now``) whose code is ``digits`` and that
+    is later than ``last_used_step``; else WRONG, or REPLAYED when only a used step matches.
+    Shared by citizens' and staff authenticators; the caller burns the step atomically."""
+    otp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
+    current = time_step(now)
+    replayed = False
+    # Newest step first: if a code matches both a used and an unused step, take the unused one.
+    for step in range(current + VALID_WINDOW, current - VALID_WINDOW - 1, -1):
+        if hmac.compare_digest(otp.generate_otp(step), digits):
+            if last_used_step is not None and step <= last_used_step:
+                replayed = True
+            else:
+                return step
+    return TotpCheck.REPLAYED if replayed else TotpCheck.WRONG
+
+
 def _match(session: Session, cred: TotpCredential, code: str | None, *, secret_key: str,
            now: datetime) -> TotpCheck:
     """Check ``code`` against ``cred`` and, when right, burn its time step atomically."""
@@ -153,20 +171,9 @@ def _match(session: Session, cred: TotpCredential, code: str | None, *, secret_k
     secret = _open_secret(cred, secret_key)
     if secret is None:
         return TotpCheck.WRONG
-    otp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
-    current = time_step(now)
-    last = cred.last_used_step
-    matched: int | None = None
-    replayed = False
-    # Newest step first: if a code matches both a used and an unused step, take the unused one.
-    for step in range(current + VALID_WINDOW, current - VALID_WINDOW - 1, -1):
-        if hmac.compare_digest(otp.generate_otp(step), digits):
-            if last is not None and step <= last:
-                replayed = True
-            elif matched is None:
-                matched = step
-    if matched is None:
-        return TotpCheck.REPLAYED if replayed else TotpCheck.WRONG
+    matched = matching_step(secret, digits, cred.last_used_step, now=now)
+    if isinstance(matched, TotpCheck):
+        return matched
     burnt = session.execute(
         update(TotpCredential)
         .where(TotpCredential.id == cred.id,
