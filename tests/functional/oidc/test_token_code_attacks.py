@@ -26,7 +26,7 @@ from tests.support.token_endpoint import (
     sign_in,
 )
 
-ROUNDS, RACERS = 5, 4
+ROUNDS, RACERS = 25, 4
 
 
 @pytest.fixture

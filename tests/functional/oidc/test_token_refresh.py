@@ -26,7 +26,7 @@ from tests.support.token_endpoint import (
 )
 
 OFFLINE = "openid profile phone offline_access"
-ROUNDS, RACERS = 5, 4
+ROUNDS, RACERS = 25, 4
 
 
 @pytest.fixture
