@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from idp.database import PreparedRead
+from idp.database import PreparedRead, PreparedWrite
 from idp.models import AuthorizationCode, Citizen, Client, SessionClient, Token
 from idp.models.oauth import CodeView
 from idp.services.clock import utcnow
@@ -146,13 +146,21 @@ def save_token(
         refresh_columns = dict(refresh_token_hash=None, refresh_expires_at=None)
     rows.append(dict(scope=scope, access_token_hash=digest(token["access_token"]),
                      access_expires_at=access_expires, **refresh_columns, **common))
-    # A Core insert: nothing reads these rows back in this request, so the ORM's unit of
-    # work (flush, identity map) would be pure overhead on the token endpoint.
-    session.execute(insert(Token.__table__), [_with_defaults(r) for r in rows])
+    # Nothing reads these rows back in this request: a prepared insert on the session's own
+    # connection, without the ORM's unit of work or SQLAlchemy's per-statement machinery.
+    for row in rows:
+        _INSERT_TOKEN.first(session, _with_defaults(row))
 
 
 def _with_defaults(values: dict) -> dict:
     return {"revoked_at": None, "refresh_used_at": None, **values}
+
+
+# Every column ``save_token`` writes (each row gives all of them); the id is the database's.
+_INSERT_TOKEN = PreparedWrite(insert(Token.__table__), columns=[
+    "client_id", "citizen_id", "issued_at", "family_id", "family_expires_at", "code_id", "sid",
+    "auth_time", "acr", "amr", "claims", "scope", "access_token_hash", "access_expires_at",
+    "refresh_token_hash", "refresh_expires_at", "revoked_at", "refresh_used_at"])
 
 
 def find_access_token(session: Session, access_token: str) -> Token | None:
