@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -79,36 +82,44 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
-# The connection a read-only block holds (see ``read_scope``); per thread and per request.
-_held: ContextVar[Connection | None] = ContextVar("tnid_read_connection", default=None)
+# The connection a read-only block holds (see ``read_scope``), per thread and per request, and
+# whether it is the thread's own (``thread_reader``: kept) or a pooled one (closed after).
+_held: ContextVar[tuple[Connection, bool] | None] = ContextVar("tnid_read_connection",
+                                                               default=None)
 
 
 @contextmanager
 def reader(db: Any) -> Iterator[Any]:
     """Something to run read-only Core statements on: the request's ORM session if it already
-    has one, else the connection a ``read_scope`` holds, else a pooled connection for just
-    this statement. Read-only endpoints (userinfo, introspection, client lookups) then never
-    pay for an ORM session, and a request never holds a second connection while its session
-    takes one (pool exhaustion)."""
+    has one, else the connection a ``read_scope`` holds, else a connection for just this
+    statement (the thread's own on SQLite, a pooled one otherwise). Read-only endpoints
+    (userinfo, introspection, client lookups) then never pay for an ORM session, and a
+    request never holds a second pooled connection while its session takes one (pool
+    exhaustion)."""
     if db.session.registry.has():
         yield db.session
         return
     held = _held.get()
     if held is not None:
-        yield held
+        yield held[0]
         return
-    with db.engine.connect() as connection:
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        yield thread_reader(engine)
+        return
+    with engine.connect() as connection:
         yield connection
 
 
 @contextmanager
 def read_scope(db: Any) -> Iterator[None]:
-    """One pooled connection for all the ``reader`` statements of a block (client lookup,
-    then token lookup) instead of one checkout each: a checkout costs ~20 µs on SQLite and a
-    ``pool_pre_ping`` round trip on PostgreSQL. Code in the block that needs the ORM session
-    calls ``release_read_scope`` first, so the request still holds one connection at a
-    time."""
-    token = _held.set(db.engine.connect())
+    """One connection for all the ``reader`` statements of a block (client lookup, then token
+    lookup) instead of one checkout each: a checkout costs a ``pool_pre_ping`` round trip on
+    PostgreSQL. Code in the block that needs the ORM session calls ``release_read_scope``
+    first, so the request still holds one pooled connection at a time."""
+    engine = db.engine
+    own = engine.dialect.name == "sqlite"
+    token = _held.set((thread_reader(engine), True) if own else (engine.connect(), False))
     try:
         yield
     finally:
@@ -117,11 +128,54 @@ def read_scope(db: Any) -> Iterator[None]:
 
 
 def release_read_scope() -> None:
-    """Give the held connection back to the pool; later reads go to the session or the pool."""
+    """Stop using the held connection (a pooled one goes back to the pool); later reads go to
+    the session or take a connection of their own."""
     held = _held.get()
     if held is not None:
         _held.set(None)
-        held.close()
+        connection, owned = held
+        if not owned:
+            connection.close()
+
+
+class _OwnedReader:
+    """One thread's read connection; handed back to the pool when the thread (or the engine)
+    is gone and this holder with it."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        _set_query_only(connection, True)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown: no pool to return to
+            _set_query_only(self.connection, False)
+            self.connection.close()
+
+
+def _set_query_only(connection: Connection, on: bool) -> None:
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def thread_reader(engine: Engine) -> Connection:
+    """SQLite only: the calling thread's own connection for read-only statements, kept across
+    requests. Checking a connection out of the pool and back in costs several times what
+    SQLite takes to find a token by its hash, on every introspection, userinfo and client
+    lookup, and a SQLite connection outside a transaction reads the latest commit anyway.
+    Only ``PreparedRead`` runs on it, which never begins a transaction; ``PRAGMA query_only``
+    makes a write through it fail at once rather than hold the writer lock for the life of
+    the thread."""
+    pid, readers = engine.__dict__.get("_tnid_thread_readers", (None, None))
+    if pid != os.getpid():  # first use, or a forked child: never share a parent's connection
+        readers = threading.local()
+        engine.__dict__["_tnid_thread_readers"] = (os.getpid(), readers)
+    owned: _OwnedReader | None = getattr(readers, "owned", None)
+    if owned is None or owned.connection.invalidated or owned.connection.closed:
+        owned = readers.owned = _OwnedReader(engine.connect())
+    return owned.connection
 
 
 @dataclass(frozen=True)

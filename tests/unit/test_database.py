@@ -325,6 +325,51 @@ def test_prepared_reads_fire_engine_events_and_raise_sqlalchemy_errors(app: Flas
     assert "s3cr3t-value" not in str(raised.value)  # parameters stay out of error logs
 
 
+# --- reader: the thread's own read connection on SQLite ---------------------------------------
+
+
+def test_reader_keeps_one_read_only_connection_per_thread_on_sqlite(app: Flask, backend: str,
+                                                                   token_pair):
+    import sqlite3
+    import threading
+
+    from idp.services import tokens
+
+    with app.app_context():
+        with database.reader(db) as first:
+            pass
+        with database.reader(db) as second, database.read_scope(db):
+            with database.reader(db) as held:
+                # What another request committed meanwhile is read (no transaction is kept).
+                db.session.execute(text("UPDATE tokens SET scope = 'openid'"))
+                db.session.commit()
+                db.session.remove()
+                found = tokens.read_token(held, token_pair["access_token"], view="userinfo")
+        if backend != "sqlite":  # PostgreSQL: a pooled connection each time, closed after
+            assert first is not second and first.closed and second.closed
+            return
+        assert first is second is held and not first.closed
+        assert found is not None and found.scope == "openid"
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            first.connection.dbapi_connection.execute("DELETE FROM tokens")
+
+        others: list = []
+
+        def read_in_another_thread() -> None:
+            with app.app_context(), database.reader(db) as connection:
+                others.append(connection)
+
+        before = db.engine.pool.checkedout()
+        worker = threading.Thread(target=read_in_another_thread)
+        worker.start()
+        worker.join()
+        assert others and others[0] is not first
+        # The thread has ended: its connection went back to the pool, writable again.
+        assert db.engine.pool.checkedout() == before
+        with db.engine.connect() as connection:
+            connection.execute(text("CREATE TEMP TABLE scratch (x INTEGER)"))
+
+
 def test_migration_0006_folds_existing_names(fresh_engine: Engine):
     database.upgrade(fresh_engine, "0005")
     citizen_id = uuid.uuid4()
