@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 
 from idp.config import Settings, load_settings
+from idp.web.request import FormRequest
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -18,6 +19,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     instance_path = overrides.get("TNID_INSTANCE_PATH") or os.environ.get("TNID_INSTANCE_PATH")
     app = Flask(__name__, instance_path=instance_path or None, instance_relative_config=True)
+    app.request_class = FormRequest
     environ = {**os.environ, **{k: str(v) for k, v in overrides.items() if k.startswith("TNID_")}}
     settings = load_settings(environ, Path(app.instance_path))
     _configure_flask(app, settings)

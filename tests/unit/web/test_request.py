@@ -1,0 +1,91 @@
+"""Tests of idp.web.request.FormRequest: URL-encoded bodies parse exactly as werkzeug parses
+them (same form, same errors), whatever the bytes; other bodies are werkzeug's."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask, Request
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+
+from idp.web.request import FORM, FormRequest
+
+LIMIT = 1024
+
+
+@pytest.fixture(scope="module")
+def flask_app() -> Iterator[Flask]:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = LIMIT
+    with app.app_context():
+        yield app
+
+
+def environ(body: bytes, *, content_type: str = FORM, length: int | None = -1,
+            **extra: object) -> dict:
+    values = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": content_type, "SERVER_NAME": "idp",
+              "SERVER_PORT": "443", "wsgi.url_scheme": "https", "PATH_INFO": "/token",
+              "wsgi.input": io.BytesIO(body), **extra}
+    if length is not None:
+        values["CONTENT_LENGTH"] = str(len(body) if length == -1 else length)
+    return values
+
+
+def parsed(request_class: type[Request], body: bytes, **kw: object) -> tuple:
+    request = request_class(environ(body, **kw))
+    try:
+        form = request.form
+    except (RequestEntityTooLarge, ClientDisconnected) as error:
+        return type(error), None
+    return list(form.items(multi=True)), request.files, request.get_data()
+
+
+# Characters that matter to the parser: separators, escapes, plus, invalid UTF-8.
+PIECES = st.sampled_from([b"a", b"token", b"=", b"&", b";", b"+", b"%", b"%20", b"%ZZ",
+                          b"%FF", b"%C3%A1", b"\xc3\xa1", b"\xff", b" ", b"\x00", b"grant_type",
+                          b"client_id", b"\xe1\xba\xa1"])
+BODIES = st.one_of(st.lists(PIECES, max_size=40).map(b"".join), st.binary(max_size=200))
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=BODIES)
+def test_form_bodies_parse_as_werkzeug_parses_them(flask_app: Flask, body: bytes):
+    assert parsed(FormRequest, body) == parsed(Request, body)
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"token=abc", b"token=", b"token", b"a=1&a=2", b"scope=openid+profile",
+    b"redirect_uri=https%3A%2F%2Frp.example.vn%2Fcb", b"x=%FF", b"\xff=1", b"t=" + b"a" * 900,
+])
+def test_common_bodies(flask_app: Flask, body: bytes):
+    assert parsed(FormRequest, body) == parsed(Request, body)
+
+
+def test_too_large_is_refused_before_reading(flask_app: Flask):
+    body = b"t=" + b"a" * LIMIT
+    assert parsed(FormRequest, body) == parsed(Request, body) == (RequestEntityTooLarge, None)
+
+
+def test_body_shorter_than_its_content_length_is_a_disconnect(flask_app: Flask):
+    body = b"token=abc"
+    assert parsed(FormRequest, body, length=50) == parsed(Request, body, length=50) \
+        == (ClientDisconnected, None)
+
+
+@pytest.mark.parametrize("kw", [
+    {"content_type": "multipart/form-data; boundary=x"},
+    {"content_type": "application/json"},
+    {"length": None},  # no Content-Length: werkzeug's safe fallback reads nothing
+    {"wsgi.input_terminated": True},
+])
+def test_other_bodies_take_werkzeugs_path(flask_app: Flask, kw: dict):
+    body = b"token=abc"
+    assert parsed(FormRequest, body, **kw) == parsed(Request, body, **kw)
+
+
+def test_the_app_uses_it(app: Flask):
+    assert app.request_class is FormRequest
