@@ -5,8 +5,8 @@ sign-in form posts ``application/x-www-form-urlencoded``. For those, werkzeug bu
 parser, a limited stream around the input and reads three limits from the app's config through
 context proxies, then runs ``parse_qsl`` — about 20 µs of which ``parse_qsl`` is 2. Here the
 body is read once (never more than Content-Length, nor past ``MAX_CONTENT_LENGTH``) and parsed
-exactly as werkzeug parses it; anything else (multipart, no Content-Length, chunked bodies)
-takes werkzeug's own path.
+exactly as werkzeug parses it; anything else (multipart, chunked bodies without a
+Content-Length) takes werkzeug's own path.
 """
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ class FormRequest(Request):
             super()._load_form_data()
             return
         length = self.content_length
-        if length is None or "wsgi.input_terminated" in self.environ:
+        if length is None:
             super()._load_form_data()  # a streamed body: werkzeug limits the stream itself
             return
         limit = self.max_content_length
         if limit is not None and length > limit:
             raise RequestEntityTooLarge()
         body = self.environ["wsgi.input"].read(length) if length else b""
-        if len(body) < length:
-            raise ClientDisconnected()  # what werkzeug's limited stream raises
+        if len(body) < length and "wsgi.input_terminated" not in self.environ:
+            # What werkzeug's stream limited to Content-Length raises. A server that ends the
+            # stream itself (gunicorn) gives what arrived, as werkzeug then reads it.
+            raise ClientDisconnected()
         try:
             # As werkzeug's parser: blank values kept, undecodable escapes left quoted, and a
             # body that is not UTF-8 gives an empty form rather than an error.

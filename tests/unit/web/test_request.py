@@ -52,9 +52,12 @@ BODIES = st.one_of(st.lists(PIECES, max_size=40).map(b"".join), st.binary(max_si
 
 
 @settings(max_examples=400, deadline=None)
-@given(body=BODIES)
-def test_form_bodies_parse_as_werkzeug_parses_them(flask_app: Flask, body: bytes):
-    assert parsed(FormRequest, body) == parsed(Request, body)
+@given(body=BODIES, terminated=st.booleans())
+def test_form_bodies_parse_as_werkzeug_parses_them(flask_app: Flask, body: bytes,
+                                                   terminated: bool):
+    # gunicorn ends the input stream itself and says so (wsgi.input_terminated).
+    kw = {"wsgi.input_terminated": True} if terminated else {}
+    assert parsed(FormRequest, body, **kw) == parsed(Request, body, **kw)
 
 
 @pytest.mark.parametrize("body", [
@@ -74,13 +77,24 @@ def test_body_shorter_than_its_content_length_is_a_disconnect(flask_app: Flask):
     body = b"token=abc"
     assert parsed(FormRequest, body, length=50) == parsed(Request, body, length=50) \
         == (ClientDisconnected, None)
+    # A server that ends the stream itself: what arrived is parsed, as werkzeug does.
+    terminated = {"length": 50, "wsgi.input_terminated": True}
+    assert parsed(FormRequest, body, **terminated) == parsed(Request, body, **terminated) \
+        == ([("token", "abc")], {}, b"")
+
+
+def test_too_large_is_refused_on_a_terminated_stream_too(flask_app: Flask):
+    body = b"t=" + b"a" * LIMIT
+    kw = {"wsgi.input_terminated": True}
+    assert parsed(FormRequest, body, **kw) == parsed(Request, body, **kw) \
+        == (RequestEntityTooLarge, None)
 
 
 @pytest.mark.parametrize("kw", [
     {"content_type": "multipart/form-data; boundary=x"},
     {"content_type": "application/json"},
     {"length": None},  # no Content-Length: werkzeug's safe fallback reads nothing
-    {"wsgi.input_terminated": True},
+    {"length": None, "wsgi.input_terminated": True},  # chunked, ended by the server
 ])
 def test_other_bodies_take_werkzeugs_path(flask_app: Flask, kw: dict):
     body = b"token=abc"
