@@ -75,13 +75,13 @@ def pin_self(cpu: int) -> None:
 
 
 @contextmanager
-def server(env: dict[str, str], port: int, workers: int, threads: int
-           ) -> Iterator[subprocess.Popen]:
+def server(env: dict[str, str], port: int, workers: int, threads: int,
+           app: str = "wsgi:app") -> Iterator[subprocess.Popen]:
     """gunicorn pinned to vCPU 0, up and answering /healthz; stopped afterwards."""
     command = ["taskset", "-c", "0", sys.executable, "-m", "gunicorn", "--workers", str(workers),
                "--worker-class", "gthread", "--threads", str(threads), "--bind",
                f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning",
-               "--chdir", str(ROOT), "wsgi:app"]
+               "--chdir", str(ROOT), app]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:

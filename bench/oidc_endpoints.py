@@ -8,8 +8,11 @@ pins itself to vCPU 1. Every figure printed is therefore per vCPU of server.
 
 Scenarios: discovery, JWKS, SSO authorize with an existing session (prompt=none), code for
 token exchange, userinfo, refresh (rotating), introspection. Each runs for --seconds with
---concurrency closed-loop clients on keep-alive connections. Floors from the OIDC issue are
-printed next to the results. Nothing here is a test: it never fails a build.
+--concurrency closed-loop clients on keep-alive connections; the whole sequence runs --rounds
+times on the same server and each scenario's median round is printed, with the slowest and
+fastest rounds, next to the OIDC issue's floor. A hello-world WSGI app under the same
+gunicorn is measured first, as the machine's own speed. Nothing here is a test: it never
+fails a build.
 """
 
 from __future__ import annotations
@@ -90,24 +93,51 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="run every scenario this many times; the median is reported")
     args = parser.parse_args()
 
     # Codes are made in one scenario and spent in the next: give them time.
     settings = {"TNID_CODE_LIFETIME_SECONDS": "600", "TNID_LOGIN_RATE_LIMIT": "1000/minute"}
     with instance(args.db, prefix="tnid-bench-", settings=settings) as bench:
+        pin_self(1)
+        hello = calibrate(bench.env, bench.port, args)
         app = prepare(bench.env)
         with server(bench.env, bench.port, args.workers, args.threads):
-            pin_self(1)
-            results = run_scenarios(bench.base, app, sign_in(bench.base), args,
+            cookie = sign_in(bench.base)
+            rounds = [run_scenarios(bench.base, app, cookie, args,
                                     settle=lambda: checkpoint(bench.env["TNID_DATABASE_URL"]))
+                      for _ in range(args.rounds)]
     print(f"\nThaiNguyen ID on {args.db}; server pinned to vCPU 0 ({args.workers} gunicorn "
           f"gthread workers x {args.threads} threads), load on vCPU 1, concurrency "
-          f"{args.concurrency}, {args.seconds:.0f} s per scenario. Figures are per vCPU.\n")
-    for result in results:
-        floor = FLOORS.get(result.name)
-        verdict = "" if floor is None else ("  ok" if result.rps >= floor and not result.errors
-                                            else f"  BELOW floor {floor}")
-        print(result.line() + verdict)
+          f"{args.concurrency}, {args.seconds:.0f} s per scenario, median of {args.rounds} "
+          f"rounds [slowest-fastest]. Figures are per vCPU.\n"
+          f"This vCPU today: {hello.rps:.0f} req/s of a WSGI hello-world under the same "
+          f"gunicorn (bench/hello_wsgi.py).\n")
+    for runs in zip(*rounds, strict=True):
+        print(report(list(runs)))
+
+
+def calibrate(env: dict[str, str], port: int, args: argparse.Namespace) -> loadgen.Result:
+    """The machine's own speed, under the same server and load: the VMs this runs on differ,
+    and one VM drifts by 10-15 % over a day."""
+    with server(env, port, args.workers, args.threads, app="bench.hello_wsgi:app"):
+        return loadgen.run("hello-world", f"http://127.0.0.1:{port}",
+                           lambda: ("GET", "/", {}, None), seconds=min(args.seconds, 5),
+                           concurrency=args.concurrency)
+
+
+def report(runs: list[loadgen.Result]) -> str:
+    """One scenario over its rounds: the median round's line, the range, the floor verdict."""
+    ordered = sorted(runs, key=lambda r: r.rps)
+    median = ordered[len(ordered) // 2]
+    errors = sum(r.errors for r in runs)
+    line = median.line().replace(f"errors={median.errors}", f"errors={errors}")
+    spread = f"  [{ordered[0].rps:.0f}-{ordered[-1].rps:.0f}]" if len(runs) > 1 else ""
+    floor = FLOORS.get(median.name)
+    verdict = "" if floor is None else ("  ok" if median.rps >= floor and not errors
+                                        else f"  BELOW floor {floor}")
+    return line + spread + verdict
 
 
 def checkpoint(database_url: str) -> None:
