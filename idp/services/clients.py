@@ -17,8 +17,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from idp.models import Client, InitialAccessToken, Token
+from idp.models import Client, InitialAccessToken
 from idp.models.client import hash_secret
+from idp.services import tokens
 from idp.services.client_metadata import (
     GRANT_TYPES,
     ID_TOKEN_ALGS,
@@ -90,9 +91,7 @@ def disable_client(session: Session, client: Client, now: datetime) -> None:
     live tokens are revoked."""
     client.disabled_at = client.disabled_at or now
     client.registration_access_token_hash = None
-    session.execute(update(Token).where(Token.client_id == client.client_id,
-                                        Token.revoked_at.is_(None))
-                    .values(revoked_at=now).execution_options(synchronize_session=False))
+    tokens.revoke_for_client(session, client.client_id, now)
     session.flush()
 
 

@@ -24,7 +24,7 @@ from idp.models import (
     UsedAssertion,
 )
 from idp.notify.delivery import CODE_IN_TEXT
-from idp.services import keys
+from idp.services import keys, tokens
 from idp.services.sso_sessions import SessionPolicy
 
 # A used code is kept a day past its expiry, so a late replay is still recognised and
@@ -47,7 +47,7 @@ def purge(session: Session, now: datetime, policy: SessionPolicy) -> dict[str, i
     removed = {
         "authorization_codes": _delete(session, AuthorizationCode,
                                        AuthorizationCode.expires_at < now - CODE_GRACE),
-        "tokens": _delete(session, Token, and_(
+        "tokens": tokens.delete_where(session, and_(
             Token.access_expires_at < now,
             or_(Token.refresh_expires_at.is_(None), Token.refresh_expires_at < now,
                 Token.revoked_at.is_not(None)))),

@@ -17,7 +17,7 @@ from joserfc import jws
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from idp.models import Client, LogoutDelivery, SessionClient, SsoSession, Token
+from idp.models import Client, LogoutDelivery, SessionClient, SsoSession
 from idp.services import claims, id_tokens, tokens
 from idp.services.clock import epoch
 
@@ -60,11 +60,7 @@ def end_session(session: Session, sso: SsoSession, *, signer: id_tokens.Signer,
         session.add(delivery)
         deliveries.append(delivery)
     tokens.revoke_for_sid(session, sid, now)
-    # The offline grants kept above: their access tokens end now, their refresh tokens live.
-    session.execute(
-        update(Token).where(Token.sid == sid, Token.revoked_at.is_(None),
-                            Token.access_expires_at > now)
-        .values(access_expires_at=now).execution_options(synchronize_session=False))
+    tokens.end_access_for_sid(session, sid, now)
     session.execute(delete(SessionClient).where(SessionClient.sid == sid))
     session.execute(delete(SsoSession).where(SsoSession.id == sso.id))
     session.flush()

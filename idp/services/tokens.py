@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    LABEL_STYLE_TABLENAME_PLUS_COL,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as _postgres_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Connection
@@ -222,16 +230,41 @@ def revoke_for_sid(session: Session, sid: str, now: datetime) -> int:
                    now)
 
 
+def end_access_for_sid(session: Session, sid: str, now: datetime) -> int:
+    """The offline grants sign-out keeps: their access tokens end now, their refresh tokens
+    live on."""
+    live = (Token.sid == sid) & Token.revoked_at.is_(None) & (Token.access_expires_at > now)
+    return _update_locked(session, live, {"access_expires_at": now})
+
+
+def revoke_for_client(session: Session, client_id: str, now: datetime) -> int:
+    return _revoke(session, Token.client_id == client_id, now)
+
+
+def delete_where(session: Session, where: object) -> int:
+    """Delete token rows (housekeeping), locked in id order like every other change."""
+    result = session.execute(delete(Token).where(Token.id.in_(_locked_ids(where)))
+                             .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
 def _revoke(session: Session, where: object, now: datetime) -> int:
-    # The rows are locked in id order before they are changed: a plain UPDATE locks them in
-    # scan order, and two revocations of one family (a reused refresh token raced by two
-    # requests) then deadlock on PostgreSQL. SQLite has one writer and ignores FOR UPDATE.
-    ids = (select(Token.id).where(where, Token.revoked_at.is_(None))
-           .order_by(Token.id).with_for_update())
+    return _update_locked(session, where & Token.revoked_at.is_(None), {"revoked_at": now})
+
+
+def _locked_ids(where: object) -> object:
+    # Rows are locked in id order before they are changed: a plain UPDATE or DELETE locks them
+    # in scan order, and two changes of one family (a reused refresh token raced by two
+    # requests, a sign-out during a revocation) then deadlock on PostgreSQL. SQLite has one
+    # writer and ignores FOR UPDATE.
+    return (select(Token.id).where(where).order_by(Token.id).with_for_update()
+            .scalar_subquery())
+
+
+def _update_locked(session: Session, where: object, values: dict) -> int:
     result = session.execute(
-        update(Token).where(Token.id.in_(ids.scalar_subquery()), Token.revoked_at.is_(None))
-        .values(revoked_at=now).execution_options(synchronize_session=False)
-    )
+        update(Token).where(Token.id.in_(_locked_ids(where)), where).values(**values)
+        .execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 
