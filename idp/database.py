@@ -268,6 +268,8 @@ class _CompiledWrite:
     sql: str
     bind_order: tuple[str, ...] | None
     processors: Mapping[str, Callable[[Any], Any] | None]
+    # Parameters whose type stores None as a value of its own (JSON: 'null', as Core does).
+    evaluates_none: frozenset[str]
     constants: Mapping[str, Any]  # values bound in the statement itself (LIMIT 1)
 
 
@@ -296,6 +298,8 @@ class PreparedWrite:
                 bind_order=tuple(sql.positiontup) if sql.positiontup is not None else None,
                 processors={name: bind.type._cached_bind_processor(dialect)
                             for name, bind in sql.binds.items()},
+                evaluates_none=frozenset(name for name, bind in sql.binds.items()
+                                         if bind.type.should_evaluate_none),
                 constants={name: bind.effective_value for name, bind in sql.binds.items()
                            if not bind.required and bind.key not in (self.columns or ())})
             self._compiled[key] = compiled
@@ -305,9 +309,9 @@ class PreparedWrite:
         """Execute; the first row of what it returns (RETURNING, SELECT) or None."""
         connection = session.connection()
         compiled = self._compile(connection.dialect)
-        processors = compiled.processors
-        values = {name: value if value is None or (process := processors.get(name)) is None
-                  else process(value)
+        processors, evaluates_none = compiled.processors, compiled.evaluates_none
+        values = {name: value if (value is None and name not in evaluates_none)
+                  or (process := processors.get(name)) is None else process(value)
                   for name, value in (compiled.constants | params).items()}
         parameters: Any = (values if compiled.bind_order is None
                            else tuple(values[name] for name in compiled.bind_order))

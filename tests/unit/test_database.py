@@ -325,6 +325,42 @@ def test_prepared_reads_fire_engine_events_and_raise_sqlalchemy_errors(app: Flas
     assert "s3cr3t-value" not in str(raised.value)  # parameters stay out of error logs
 
 
+def test_prepared_writes_store_what_core_stores(app: Flask, make_citizen):
+    """UUIDs, datetimes, JSON — and None in a JSON column, which Core stores as JSON 'null',
+    not SQL NULL — come out of ``PreparedWrite`` exactly as out of ``session.execute``."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from idp.models import Token
+    from idp.services import clients, tokens
+    from idp.services.clock import utcnow
+
+    citizen = make_citizen()
+    with app.app_context():
+        client, _secret = clients.create_client(db.session, clients.ClientSpec(
+            name_vi="Ghi nhanh", redirect_uris=["https://rp.example.vn/cb"],
+            scope="openid"), production=False)
+        now = utcnow().replace(microsecond=0)
+        row = {"client_id": client.client_id, "citizen_id": citizen.id, "issued_at": now,
+               "family_id": uuid.uuid4(), "family_expires_at": None, "code_id": None,
+               "sid": None, "auth_time": now, "acr": "1", "amr": None, "claims": None,
+               "scope": "openid", "access_token_hash": "p" * 64,
+               "access_expires_at": now + timedelta(minutes=10), "refresh_token_hash": None,
+               "refresh_expires_at": None, "revoked_at": None, "refresh_used_at": None}
+        tokens._INSERT_TOKEN.first(db.session, row)
+        db.session.execute(insert(Token.__table__), [{**row, "access_token_hash": "c" * 64,
+                                                      "family_id": uuid.uuid4()}])
+        db.session.commit()
+        columns = [Token.__table__.c[name] for name in row if name != "family_id"]
+        stored = [db.session.execute(select(*columns, Token.amr.is_(None), Token.claims.is_(None),
+                                            text("CAST(tokens.amr AS TEXT)"))
+                                     .where(Token.access_token_hash == digest)).one()
+                  for digest in ("p" * 64, "c" * 64)]
+    prepared, core = ([v for v in r if v not in ("p" * 64, "c" * 64)] for r in stored)
+    assert prepared == core
+
+
 # --- reader: the thread's own read connection on SQLite ---------------------------------------
 
 
