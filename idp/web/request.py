@@ -23,7 +23,8 @@ FORM = "application/x-www-form-urlencoded"
 
 class FormRequest(Request):
     def _load_form_data(self) -> None:
-        if "form" in self.__dict__ or self.mimetype != FORM or not self.want_form_data_parsed:
+        if "form" in self.__dict__ or self.mimetype != FORM or not self.want_form_data_parsed \
+                or self._body_touched():
             super()._load_form_data()
             return
         length = self.content_length
@@ -47,3 +48,9 @@ class FormRequest(Request):
         d = self.__dict__
         d["stream"], d["form"] = io.BytesIO(), self.parameter_storage_class(items)
         d["files"] = self.parameter_storage_class()
+
+    def _body_touched(self) -> bool:
+        """Whether something read (or may read) the body before: werkzeug then parses the
+        cached bytes, or the stream already handed out, or refuses (a shallow request)."""
+        return (self.shallow or "stream" in self.__dict__
+                or getattr(self, "_cached_data", None) is not None)

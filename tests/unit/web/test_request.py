@@ -103,3 +103,23 @@ def test_other_bodies_take_werkzeugs_path(flask_app: Flask, kw: dict):
 
 def test_the_app_uses_it(app: Flask):
     assert app.request_class is FormRequest
+
+
+@pytest.mark.parametrize("touch", ["get_data", "stream", "shallow"])
+def test_a_body_read_before_is_werkzeugs_business(flask_app: Flask, touch: str):
+    """Read with get_data() first: werkzeug parses the cached bytes. The stream handed out
+    first: werkzeug parses what is left of it. A shallow request: both refuse."""
+    body = b"token=abc&token_type_hint=access_token"
+
+    def outcome(request_class: type[Request]) -> object:
+        request = request_class(environ(body), shallow=touch == "shallow")
+        try:
+            if touch == "get_data":
+                request.get_data()
+            elif touch == "stream":
+                request.stream.read(6)
+            return list(request.form.items(multi=True)), request.get_data()
+        except RuntimeError as error:
+            return type(error)
+
+    assert outcome(FormRequest) == outcome(Request)
