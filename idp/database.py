@@ -26,7 +26,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Pooled connections kept open per process: at least gunicorn's threads per worker (8 in the
 # benchmark), or threads beyond it open and close a fresh connection on every request —
-# a new backend process on PostgreSQL, four PRAGMAs on SQLite.
+# a new backend process on PostgreSQL, four PRAGMAs on SQLite. On SQLite each thread also
+# keeps a read connection of its own (``thread_reader``): with the overflow of 10, up to 10
+# threads per worker.
 POOL_SIZE = 10
 
 
@@ -139,41 +141,76 @@ def release_read_scope() -> None:
 
 
 class _OwnedReader:
-    """One thread's read connection; handed back to the pool when the thread (or the engine)
-    is gone and this holder with it."""
+    """One thread's read connection, in autocommit mode (no implicit BEGIN, ever: every
+    statement reads the latest commit) and ``query_only``; handed back to the pool as it was
+    when the thread (or the engine) is gone and this holder with it."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        _set_query_only(connection, True)
+        self.dbapi = connection.connection.dbapi_connection
+        self.pid = _pid
+        self._isolation_level = self.dbapi.isolation_level
+        self.dbapi.isolation_level = None
+        _pragma(self.dbapi, "query_only = ON")
+
+    def usable(self) -> bool:
+        connection = self.connection
+        if connection.closed or connection.invalidated:
+            return False
+        if self.dbapi.in_transaction:  # a BEGIN someone sent: end it rather than read old data
+            self.dbapi.rollback()
+        return True
 
     def __del__(self) -> None:
+        if self.pid != _pid:
+            # A forked child's copy of its parent's connection: SQLite forbids using it, so it
+            # is neither reset nor closed nor put in this process's pool.
+            _INHERITED.append(self.connection)
+            return
         with contextlib.suppress(Exception):  # interpreter shutdown: no pool to return to
-            _set_query_only(self.connection, False)
+            _pragma(self.dbapi, "query_only = OFF")
+            self.dbapi.isolation_level = self._isolation_level
+        with contextlib.suppress(Exception):
             self.connection.close()
 
 
-def _set_query_only(connection: Connection, on: bool) -> None:
-    cursor = connection.connection.dbapi_connection.cursor()
+def _pragma(dbapi_connection: Any, setting: str) -> None:
+    cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
+        cursor.execute(f"PRAGMA {setting}")
     finally:
         cursor.close()
+
+
+_pid = os.getpid()
+_INHERITED: list[Connection] = []
+_readers_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def thread_reader(engine: Engine) -> Connection:
     """SQLite only: the calling thread's own connection for read-only statements, kept across
     requests. Checking a connection out of the pool and back in costs several times what
     SQLite takes to find a token by its hash, on every introspection, userinfo and client
-    lookup, and a SQLite connection outside a transaction reads the latest commit anyway.
-    Only ``PreparedRead`` runs on it, which never begins a transaction; ``PRAGMA query_only``
-    makes a write through it fail at once rather than hold the writer lock for the life of
-    the thread."""
+    lookup. Only ``PreparedRead`` runs on it; ``PRAGMA query_only`` makes a write through it
+    fail at once. Each thread holds it besides its ORM session's connection: the pool
+    (``POOL_SIZE`` plus overflow) must allow two per gunicorn thread."""
     pid, readers = engine.__dict__.get("_tnid_thread_readers", (None, None))
-    if pid != os.getpid():  # first use, or a forked child: never share a parent's connection
-        readers = threading.local()
-        engine.__dict__["_tnid_thread_readers"] = (os.getpid(), readers)
+    if pid != _pid:  # first use, or a forked child: never share a parent's connection
+        with _readers_lock:  # threads meeting a fresh engine at once must share one registry
+            pid, readers = engine.__dict__.get("_tnid_thread_readers", (None, None))
+            if pid != _pid:
+                readers = threading.local()
+                engine.__dict__["_tnid_thread_readers"] = (_pid, readers)
     owned: _OwnedReader | None = getattr(readers, "owned", None)
-    if owned is None or owned.connection.invalidated or owned.connection.closed:
+    if owned is None or not owned.usable():
         owned = readers.owned = _OwnedReader(engine.connect())
     return owned.connection
 

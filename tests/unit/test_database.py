@@ -388,6 +388,21 @@ def test_reader_keeps_one_read_only_connection_per_thread_on_sqlite(app: Flask, 
         assert found is not None and found.scope == "openid"
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             first.connection.dbapi_connection.execute("DELETE FROM tokens")
+        # A refused write leaves no transaction behind: later commits are still read.
+        db.session.execute(text("UPDATE tokens SET scope = 'openid phone'"))
+        db.session.commit()
+        db.session.remove()
+        with database.reader(db) as again:
+            found = tokens.read_token(again, token_pair["access_token"], view="userinfo")
+        assert again is first and found.scope == "openid phone"
+        # Even a BEGIN sent on it by mistake is ended before the next read.
+        first.connection.dbapi_connection.execute("BEGIN")
+        db.session.execute(text("UPDATE tokens SET scope = 'openid email'"))
+        db.session.commit()
+        db.session.remove()
+        with database.reader(db) as again:
+            found = tokens.read_token(again, token_pair["access_token"], view="userinfo")
+        assert found.scope == "openid email"
 
         others: list = []
 
@@ -404,6 +419,30 @@ def test_reader_keeps_one_read_only_connection_per_thread_on_sqlite(app: Flask, 
         assert db.engine.pool.checkedout() == before
         with db.engine.connect() as connection:
             connection.execute(text("CREATE TEMP TABLE scratch (x INTEGER)"))
+
+
+def test_threads_meeting_a_fresh_engine_each_get_a_live_reader(app: Flask, backend: str):
+    import threading
+
+    readers: list = []
+    barrier = threading.Barrier(8)
+
+    def first_read() -> None:
+        with app.app_context():
+            barrier.wait()
+            with database.reader(db) as connection:
+                readers.append((connection, connection.closed))
+                barrier.wait()  # every thread still holds what it got
+
+    with app.app_context():
+        db.session.remove()
+    threads = [threading.Thread(target=first_read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(readers) == 8 and not any(closed for _connection, closed in readers)
+    assert len({id(connection) for connection, _closed in readers}) == 8
 
 
 def test_migration_0006_folds_existing_names(fresh_engine: Engine):
