@@ -38,6 +38,7 @@ def _end_sessions(session: Session, citizen: Citizen, *, keep: SsoSession | None
                   signer: id_tokens.Signer, pairwise_secret: bytes,
                   now: datetime) -> tuple[int, list[int]]:
     """End the citizen's sessions (all but ``keep``), each app told by back-channel logout."""
+    tokens.lock_for_citizen(session, citizen.id)  # tokens before sessions, as the purge
     query = select(SsoSession).where(SsoSession.citizen_id == citizen.id)
     if keep is not None:
         query = query.where(SsoSession.id != keep.id)

@@ -44,6 +44,7 @@ def end_session(session: Session, sso: SsoSession, *, signer: id_tokens.Signer,
     §4.14.2 leaves it open). The citizen withdraws them in the account's connected apps.
     """
     sid, citizen_id = sso.sid, sso.citizen_id
+    tokens.lock_for_sid(session, sid)
     participants = session.scalars(
         select(Client).join(SessionClient, SessionClient.client_id == Client.client_id)
         .where(SessionClient.sid == sid).order_by(Client.id)

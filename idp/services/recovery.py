@@ -312,6 +312,7 @@ def reset_password(session: Session, flow: Flow, new_password: str, *,
     citizen.password_changed_at = now
     throttle.clear(citizen)
     deliveries: list[int] = []
+    tokens.lock_for_citizen(session, citizen.id)  # tokens before sessions, as the purge
     ended = session.scalars(select(SsoSession).where(SsoSession.citizen_id == citizen.id)
                             .order_by(SsoSession.id)).all()
     for sso in ended:

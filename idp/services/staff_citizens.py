@@ -308,6 +308,7 @@ class Signer:
 def _end_everything(session: Session, citizen: Citizen, keys: Signer,
                     now: datetime) -> tuple[int, int, list[int]]:
     """End every session (apps told by back-channel logout) and revoke every token."""
+    tokens.lock_for_citizen(session, citizen.id)  # tokens before sessions, as the purge
     ended = session.scalars(select(SsoSession).where(SsoSession.citizen_id == citizen.id)
                             .order_by(SsoSession.id)).all()
     deliveries: list[int] = []

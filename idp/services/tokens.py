@@ -241,6 +241,23 @@ def revoke_for_client(session: Session, client_id: str, now: datetime) -> int:
     return _revoke(session, Token.client_id == client_id, now)
 
 
+def lock_for_sid(session: Session, sid: str) -> None:
+    """Lock a session's token rows, in id order, before changing them in several statements
+    (sign-out revokes some and ends the access of others): each statement alone locks in id
+    order, two of them in a row would not."""
+    _lock(session, Token.sid == sid)
+
+
+def lock_for_citizen(session: Session, citizen_id: uuid.UUID) -> None:
+    """The same for all of a citizen's rows, before ending every session and grant."""
+    _lock(session, Token.citizen_id == citizen_id)
+
+
+def _lock(session: Session, where: object) -> None:
+    if session.get_bind().dialect.name != "sqlite":  # SQLite: one writer, no row locks
+        session.execute(select(Token.id).where(where).order_by(Token.id).with_for_update())
+
+
 def delete_where(session: Session, where: object) -> int:
     """Delete token rows (housekeeping), locked in id order like every other change."""
     result = session.execute(delete(Token).where(Token.id.in_(_locked_ids(where)))

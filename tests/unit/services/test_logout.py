@@ -292,3 +292,74 @@ def test_a_signing_failure_is_recorded_and_retried(queued: list[int], signer: Si
     assert rows()[0].next_attempt_at == late + logout.BACKOFF[0]
     assert logout.deliver_due(db.session, late + logout.BACKOFF[0], signer=signer,
                               post=post) == (2, 0)
+
+
+def test_sign_out_racing_an_app_being_disabled_never_deadlocks(
+        app: Flask, ctx: None, backend: str, signer: Signer, citizen_id: uuid.UUID):
+    """Sign-out changes a session's tokens in two statements (revoke some, end the access of
+    the offline grants): it locks them all in id order first. Otherwise: A holds row 1; C
+    (disabling the app, which locks in id order) waits on it; sign-out (B) takes row 2 and
+    waits on row 1 behind C; A lets go, C takes row 1 and waits on B's row 2: deadlock."""
+    import threading
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session as OrmSession
+
+    portal = app_client("portal")
+    sso = session_for(citizen_id)
+    offline = add_token(portal, citizen_id, sso.sid, "openid offline_access", refresh=True)
+    plain = add_token(portal, citizen_id, sso.sid, "openid", refresh=False)
+    db.session.commit()
+    assert offline < plain
+    engine, sso_id = db.engine, sso.id
+    errors: list[BaseException] = []
+    done: list[str] = []
+
+    def run(label: str, change: Any) -> None:
+        try:
+            with app.app_context(), OrmSession(engine) as session, session.begin():
+                change(session)
+            done.append(label)
+        except BaseException as error:  # noqa: BLE001 — reported by the assertion below
+            errors.append(error)
+
+    def sign_out(session: Any) -> None:
+        logout.end_session(session, session.get(SsoSession, sso_id), signer=signer,
+                           pairwise_secret=SECRET, now=T0)
+
+    def disable_app(session: Any) -> None:
+        clients.disable_client(session, session.get(Client, portal.id), T0)
+
+    if backend == "sqlite":  # one writer at a time
+        run("B", sign_out)
+        run("C", disable_app)
+        assert not errors and done == ["B", "C"]
+        return
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM tokens WHERE id = :id FOR UPDATE"), {"id": offline})
+        c = threading.Thread(target=run, args=("C", disable_app))
+        c.start()
+        _wait_until_blocked(engine, 1)
+        b = threading.Thread(target=run, args=("B", sign_out))
+        b.start()
+        _wait_until_blocked(engine, 2)
+        holder.rollback()
+    c.join(timeout=30)
+    b.join(timeout=30)
+    assert not errors, errors
+    assert sorted(done) == ["B", "C"]
+
+
+def _wait_until_blocked(engine: Any, count: int) -> None:
+    import time
+
+    from sqlalchemy import text
+
+    with engine.connect() as watcher:
+        for _ in range(1000):
+            if watcher.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar() \
+                    >= count:
+                return
+            watcher.rollback()
+            time.sleep(0.01)
+    raise AssertionError(f"{count} blocked backends expected")
