@@ -15,7 +15,8 @@ import io
 from urllib.parse import parse_qsl
 
 import werkzeug.urls  # noqa: F401 — registers the "werkzeug.url_quote" codec error handler
-from flask import Request
+from flask import Request, current_app
+from flask.debughelpers import attach_enctype_error_multidict
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 FORM = "application/x-www-form-urlencoded"
@@ -34,7 +35,10 @@ class FormRequest(Request):
         limit = self.max_content_length
         if limit is not None and length > limit:
             raise RequestEntityTooLarge()
-        body = self.environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = self.environ["wsgi.input"].read(length) if length else b""
+        except (OSError, ValueError):
+            raise ClientDisconnected() from None  # as werkzeug's limited stream reports it
         if len(body) < length and "wsgi.input_terminated" not in self.environ:
             # What werkzeug's stream limited to Content-Length raises. A server that ends the
             # stream itself (gunicorn) gives what arrived, as werkzeug then reads it.
@@ -48,6 +52,8 @@ class FormRequest(Request):
         d = self.__dict__
         d["stream"], d["form"] = io.BytesIO(), self.parameter_storage_class(items)
         d["files"] = self.parameter_storage_class()
+        if current_app and current_app.debug:  # what Flask's own loader adds in debug mode
+            attach_enctype_error_multidict(self)
 
     def _body_touched(self) -> bool:
         """Whether something read (or may read) the body before: werkzeug then parses the

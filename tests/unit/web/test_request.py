@@ -123,3 +123,40 @@ def test_a_body_read_before_is_werkzeugs_business(flask_app: Flask, touch: str):
             return type(error)
 
     assert outcome(FormRequest) == outcome(Request)
+
+
+class ResetStream(io.BytesIO):
+    def read(self, size: int | None = -1) -> bytes:
+        raise ConnectionResetError("reset by peer")
+
+    def readinto(self, buffer: object) -> int:
+        raise ConnectionResetError("reset by peer")
+
+
+@pytest.mark.parametrize("terminated", [False, True])
+def test_a_reset_connection_is_a_disconnect(flask_app: Flask, terminated: bool):
+    extra = {"wsgi.input_terminated": True} if terminated else {}
+
+    def outcome(request_class: type[Request]) -> object:
+        values = environ(b"token=abc", **extra)
+        values["wsgi.input"] = ResetStream()
+        try:
+            return request_class(values).form
+        except ClientDisconnected as error:
+            return type(error)
+
+    assert outcome(FormRequest) == outcome(Request) == ClientDisconnected
+
+
+def test_debug_mode_keeps_flasks_helpful_files_error(flask_app: Flask):
+    flask_app.debug = True
+    try:
+        def error_of(request_class: type[Request]) -> type:
+            request = request_class(environ(b"token=abc"))
+            with pytest.raises(KeyError) as raised:
+                request.files["token"]
+            return type(raised.value)
+
+        assert error_of(FormRequest) is error_of(Request)
+    finally:
+        flask_app.debug = False
