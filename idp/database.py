@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -185,11 +186,18 @@ def _pragma(dbapi_connection: Any, setting: str) -> None:
 _pid = os.getpid()
 _INHERITED: list[Connection] = []
 _readers_lock = threading.Lock()
+_engines_with_readers: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _after_fork() -> None:
-    global _pid
+    """In a forked child: a lock another thread held at the fork would never be released
+    here, and the parent's pooled SQLite connections must not be used (SQLite's rule):
+    the child's pools forget them without closing them (SQLAlchemy's advice for forks)."""
+    global _pid, _readers_lock
     _pid = os.getpid()
+    _readers_lock = threading.Lock()
+    for engine in list(_engines_with_readers):
+        engine.dispose(close=False)
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -209,6 +217,7 @@ def thread_reader(engine: Engine) -> Connection:
             if pid != _pid:
                 readers = threading.local()
                 engine.__dict__["_tnid_thread_readers"] = (_pid, readers)
+                _engines_with_readers.add(engine)
     owned: _OwnedReader | None = getattr(readers, "owned", None)
     if owned is None or not owned.usable():
         owned = readers.owned = _OwnedReader(engine.connect())
