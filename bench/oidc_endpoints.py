@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4,
+                        help="gunicorn threads (4: the README's production example)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="run every scenario this many times; the median is reported")
     args = parser.parse_args()
