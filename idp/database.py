@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session, scoped_session
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-# Pooled connections kept open per process: at least gunicorn's threads per worker (8 in the
-# benchmark), or threads beyond it open and close a fresh connection on every request —
+# Pooled connections kept open per process: at least gunicorn's threads per worker (4 in the
+# README and the benchmark), or threads beyond it open and close a fresh connection on every
+# request —
 # a new backend process on PostgreSQL, four PRAGMAs on SQLite. On SQLite each thread also
 # keeps a read connection of its own (``thread_reader``): with the overflow of 10, up to 10
 # threads per worker.
