@@ -371,15 +371,23 @@ def test_reader_keeps_one_read_only_connection_per_thread_on_sqlite(app: Flask, 
 
     from idp.services import tokens
 
+    def commit_scope(scope: str) -> None:  # another request's write, committed
+        db.session.execute(text("UPDATE tokens SET scope = :scope"), {"scope": scope})
+        db.session.commit()
+        db.session.remove()
+
+    def scope_read() -> tuple[object, str]:
+        with database.reader(db) as connection:
+            found = tokens.read_token(connection, token_pair["access_token"], view="userinfo")
+        return connection, found.scope
+
     with app.app_context():
         with database.reader(db) as first:
             pass
         with database.reader(db) as second, database.read_scope(db):
             with database.reader(db) as held:
                 # What another request committed meanwhile is read (no transaction is kept).
-                db.session.execute(text("UPDATE tokens SET scope = 'openid'"))
-                db.session.commit()
-                db.session.remove()
+                commit_scope("openid")
                 found = tokens.read_token(held, token_pair["access_token"], view="userinfo")
         if backend != "sqlite":  # PostgreSQL: a pooled connection each time, closed after
             assert first is not second and first.closed and second.closed
@@ -389,20 +397,12 @@ def test_reader_keeps_one_read_only_connection_per_thread_on_sqlite(app: Flask, 
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             first.connection.dbapi_connection.execute("DELETE FROM tokens")
         # A refused write leaves no transaction behind: later commits are still read.
-        db.session.execute(text("UPDATE tokens SET scope = 'openid phone'"))
-        db.session.commit()
-        db.session.remove()
-        with database.reader(db) as again:
-            found = tokens.read_token(again, token_pair["access_token"], view="userinfo")
-        assert again is first and found.scope == "openid phone"
+        commit_scope("openid phone")
+        assert scope_read() == (first, "openid phone")
         # Even a BEGIN sent on it by mistake is ended before the next read.
         first.connection.dbapi_connection.execute("BEGIN")
-        db.session.execute(text("UPDATE tokens SET scope = 'openid email'"))
-        db.session.commit()
-        db.session.remove()
-        with database.reader(db) as again:
-            found = tokens.read_token(again, token_pair["access_token"], view="userinfo")
-        assert found.scope == "openid email"
+        commit_scope("openid email")
+        assert scope_read() == (first, "openid email")
 
         others: list = []
 
