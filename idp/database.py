@@ -61,6 +61,79 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
 
+    install_writer_queue(engine)
+
+
+# SQLite's own busy timeout (``engine_options``); the in-process queue waits no longer.
+BUSY_TIMEOUT_SECONDS = 10
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def install_writer_queue(engine: Engine) -> None:
+    """SQLite has one writer at a time; the threads of one process take turns on a lock.
+
+    Without it, a thread whose write finds the database locked polls: SQLite's busy handler
+    sleeps 1, 2, 5, 10 ... ms between tries, however soon the writer commits, so under a
+    burst of token requests threads sleep while the database is free. Here a thread about to
+    open a write transaction first waits on a lock, which the thread ending its transaction
+    hands straight over once SQLite has committed or rolled back. Other processes on the same
+    file still meet SQLite's busy handler, as before.
+    """
+    if "_tnid_writer_queue" in engine.__dict__:
+        return
+    queue = engine.__dict__["_tnid_writer_queue"] = _WriterQueue()
+    _writer_queues.add(queue)
+    event.listen(engine, "before_cursor_execute", queue.before_cursor_execute)
+    # After the DBAPI call, not at SQLAlchemy's "commit" event (which comes before it): the
+    # next writer must find SQLite's lock free. The pool's reset on check-in rolls back
+    # through the dialect too.
+    dialect = engine.dialect
+    dialect.do_commit = queue.leaving_after(dialect.do_commit)  # type: ignore[method-assign]
+    dialect.do_rollback = queue.leaving_after(dialect.do_rollback)  # type: ignore[method-assign]
+    event.listen(engine.pool, "close", queue.connection_gone)
+    event.listen(engine.pool, "invalidate", queue.connection_gone)
+
+
+class _WriterQueue:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.lock = threading.Lock()
+        self.holders: set[int] = set()  # id() of the DBAPI connections holding the lock
+
+    def before_cursor_execute(self, connection: Connection, _cursor: Any, statement: str,
+                              *_args: Any) -> None:
+        dbapi_connection = connection.connection.dbapi_connection
+        # Python's sqlite3 opens the transaction itself, at a write outside one.
+        if (not dbapi_connection.in_transaction
+                and statement.lstrip()[:7].upper().startswith(_WRITES)
+                and id(dbapi_connection) not in self.holders
+                # A holder that never ends (a bug) delays others no longer than SQLite would.
+                and self.lock.acquire(timeout=BUSY_TIMEOUT_SECONDS)):
+            self.holders.add(id(dbapi_connection))
+
+    def leave(self, connection: Any) -> None:
+        # The dialect is handed the pool's proxy of the DBAPI connection, the pool the latter.
+        key = id(getattr(connection, "dbapi_connection", connection))
+        if key in self.holders:
+            self.holders.discard(key)
+            self.lock.release()
+
+    def leaving_after(self, end: Callable[[Any], None]) -> Callable[[Any], None]:
+        def end_then_leave(dbapi_connection: Any) -> None:
+            try:
+                end(dbapi_connection)
+            finally:
+                self.leave(dbapi_connection)
+        return end_then_leave
+
+    def connection_gone(self, dbapi_connection: Any, *_args: Any) -> None:
+        self.leave(dbapi_connection)
+
+
+_writer_queues: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
+
 
 def alembic_config(engine: Engine) -> Config:
     config = Config()
@@ -197,6 +270,8 @@ def _after_fork() -> None:
     global _pid, _readers_lock
     _pid = os.getpid()
     _readers_lock = threading.Lock()
+    for queue in list(_writer_queues):  # a parent's transaction is not the child's
+        queue.reset()
     for engine in list(_engines_with_readers):
         engine.dispose(close=False)
 
@@ -318,6 +393,9 @@ class _CompiledWrite:
     # Parameters whose type stores None as a value of its own (JSON: 'null', as Core does).
     evaluates_none: frozenset[str]
     constants: Mapping[str, Any]  # values bound in the statement itself (LIMIT 1)
+    # What the statement returns (RETURNING or SELECT columns), for ``row``.
+    labels: tuple[str, ...]
+    result_processors: tuple[Callable[[Any], Any] | None, ...]
 
 
 class PreparedWrite:
@@ -327,8 +405,9 @@ class PreparedWrite:
     (UUIDs, JSON, datetimes), so what is stored is exactly what ``session.execute`` stores.
 
     For the audit trail's statements, which every token issuance pays: SQLAlchemy's
-    per-statement machinery cost more than SQLite takes to run them. Result values come back
-    unprocessed (use it for integers and strings)."""
+    per-statement machinery cost more than SQLite takes to run them. ``first`` returns the
+    row's values unprocessed (for integers and strings); ``row`` processes them as
+    ``session.execute`` would (datetimes, UUIDs, JSON)."""
 
     def __init__(self, statement: Any, *, columns: list[str] | None = None) -> None:
         self.statement = statement
@@ -340,6 +419,8 @@ class PreparedWrite:
         compiled = self._compiled.get(key)
         if compiled is None:
             sql = self.statement.compile(dialect=dialect, column_keys=self.columns)
+            # A SELECT's columns, an INSERT's or UPDATE's RETURNING (none: empty).
+            returned = getattr(self.statement, "exported_columns", ())
             compiled = _CompiledWrite(
                 sql=sql.string,
                 bind_order=tuple(sql.positiontup) if sql.positiontup is not None else None,
@@ -348,12 +429,30 @@ class PreparedWrite:
                 evaluates_none=frozenset(name for name, bind in sql.binds.items()
                                          if bind.type.should_evaluate_none),
                 constants={name: bind.effective_value for name, bind in sql.binds.items()
-                           if not bind.required and bind.key not in (self.columns or ())})
+                           if not bind.required and bind.key not in (self.columns or ())},
+                labels=tuple(returned.keys()),
+                result_processors=tuple(c.type._cached_result_processor(dialect, None)
+                                        for c in returned))
             self._compiled[key] = compiled
         return compiled
 
     def first(self, session: Session | scoped_session, params: Mapping[str, Any]) -> Any:
         """Execute; the first row of what it returns (RETURNING, SELECT) or None."""
+        return self._execute(session, params)[1]
+
+    def row(self, session: Session | scoped_session,
+            params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Execute; the first returned row as ``{label: value}`` with each value processed as
+        ``session.execute`` would, or None."""
+        compiled, row = self._execute(session, params)
+        if row is None:
+            return None
+        return {label: value if process is None or value is None else process(value)
+                for label, process, value in zip(compiled.labels, compiled.result_processors,
+                                                 row, strict=True)}
+
+    def _execute(self, session: Session | scoped_session,
+                 params: Mapping[str, Any]) -> tuple[_CompiledWrite, Any]:
         connection = session.connection()
         compiled = self._compile(connection.dialect)
         processors, evaluates_none = compiled.processors, compiled.evaluates_none
@@ -362,4 +461,4 @@ class PreparedWrite:
                   for name, value in (compiled.constants | params).items()}
         parameters: Any = (values if compiled.bind_order is None
                            else tuple(values[name] for name in compiled.bind_order))
-        return _fetch_one(connection, compiled.sql, parameters)
+        return compiled, _fetch_one(connection, compiled.sql, parameters)
