@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.database import PreparedWrite
 from idp.models import Citizen, CitizenStatus, KnownDevice
 from idp.services import audit, devices, throttle
 from idp.services import identifiers as ids
@@ -261,13 +262,13 @@ def _identity_level(value: int | str) -> int:
     return int(value)
 
 
-_ACTIVE_CITIZEN = select(*Citizen.__table__.columns).where(
+_ACTIVE_CITIZEN = PreparedWrite(select(*Citizen.__table__.columns).where(
     Citizen.__table__.c.id == bindparam("id"),
-    Citizen.__table__.c.status == CitizenStatus.ACTIVE.value)
+    Citizen.__table__.c.status == CitizenStatus.ACTIVE.value))
 
 
 def read_active_citizen(session: Session, citizen_id: uuid.UUID) -> SimpleNamespace | None:
     """An active citizen's columns as a plain, read-only object (the token endpoint needs
-    them for the ID token and nothing else)."""
-    row = session.execute(_ACTIVE_CITIZEN, {"id": citizen_id}).first()
-    return SimpleNamespace(**row._mapping) if row is not None else None
+    them for the ID token and nothing else), read inside the exchange's transaction."""
+    row = _ACTIVE_CITIZEN.row(session, {"id": citizen_id})
+    return SimpleNamespace(**row) if row is not None else None

@@ -361,6 +361,51 @@ def test_prepared_writes_store_what_core_stores(app: Flask, make_citizen):
     assert prepared == core
 
 
+def test_prepared_write_rows_read_back_what_session_execute_reads(app: Flask, make_citizen):
+    """``PreparedWrite.row`` processes a RETURNING row (UUIDs, datetimes, JSON) and a SELECT
+    inside a write as ``session.execute`` does; no row is None."""
+    from datetime import timedelta
+
+    from sqlalchemy import bindparam, select, update
+
+    from idp.models import AuthorizationCode, Citizen
+    from idp.services import clients, tokens
+    from idp.services.clock import utcnow
+
+    citizen = make_citizen()
+    table = AuthorizationCode.__table__
+    claim = update(table).where(table.c.code_hash == bindparam("b_hash")).values(
+        used_at=bindparam("b_now")).returning(*table.columns)
+    by_id = select(*Citizen.__table__.columns).where(Citizen.__table__.c.id == bindparam("id"))
+    with app.app_context():
+        client, _secret = clients.create_client(db.session, clients.ClientSpec(
+            name_vi="Đổi mã", redirect_uris=["https://rp.example.vn/cb"], scope="openid"),
+            production=False)
+        now = utcnow()
+        for code in ("first", "second"):
+            tokens.save_code(db.session, code, client_id=client.client_id,
+                             citizen_id=citizen.id, redirect_uri="https://rp.example.vn/cb",
+                             scope="openid", nonce=None, code_challenge=None,
+                             code_challenge_method=None, claims={"userinfo": {"name": None}},
+                             sid="s" * 43, auth_time=now, acr="1", amr=["pwd", "otp"],
+                             created_at=now, expires_at=now + timedelta(minutes=1))
+        prepared = database.PreparedWrite(claim).row(
+            db.session, {"b_hash": tokens.digest("first"), "b_now": now})
+        core = db.session.execute(claim, {"b_hash": tokens.digest("second"), "b_now": now}
+                                  ).mappings().one()
+        read = database.PreparedWrite(by_id).row(db.session, {"id": citizen.id})
+        expected = db.session.execute(by_id, {"id": citizen.id}).mappings().one()
+        missing = database.PreparedWrite(by_id).row(db.session, {"id": uuid.uuid4()})
+        db.session.rollback()
+    differing = {"id", "code_hash"}
+    assert {k: v for k, v in prepared.items() if k not in differing} == \
+        {k: v for k, v in core.items() if k not in differing}
+    assert prepared["citizen_id"] == citizen.id and prepared["amr"] == ["pwd", "otp"]
+    assert prepared["used_at"] == now and isinstance(prepared["auth_time"], datetime)
+    assert read == dict(expected) and read["id"] == citizen.id
+    assert missing is None
+
+
 # --- reader: the thread's own read connection on SQLite ---------------------------------------
 
 
