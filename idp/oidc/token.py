@@ -41,7 +41,8 @@ def token() -> Response:
         raise
     if response.status_code in (400, 401) and response.is_json:
         record_refusal(response.get_json(silent=True) or {})
-    db.session.commit()
+    if db.session().in_transaction():  # an issuance has committed already (server.save_token)
+        db.session.commit()
     return no_store(response)
 
 
