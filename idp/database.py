@@ -105,8 +105,11 @@ class _WriterQueue:
     def before_cursor_execute(self, connection: Connection, _cursor: Any, statement: str,
                               *_args: Any) -> None:
         dbapi_connection = connection.connection.dbapi_connection
-        # Python's sqlite3 opens the transaction itself, at a write outside one.
+        # Python's sqlite3 opens the transaction itself, at a write outside one. A connection
+        # in autocommit mode (isolation_level None: the thread readers) writes, if ever, one
+        # statement with no commit to hand the lock over at: SQLite's busy handler it is.
         if (not dbapi_connection.in_transaction
+                and dbapi_connection.isolation_level is not None
                 and statement.lstrip()[:7].upper().startswith(_WRITES)
                 and id(dbapi_connection) not in self.holders
                 # A holder that never ends (a bug) delays others no longer than SQLite would.

@@ -190,3 +190,12 @@ def test_installing_twice_queues_once(engine: Engine):
         bump(connection)  # with two locks from two installs, a lock would stay held
     assert not queue_held(engine)
     assert count(engine) == 1
+
+
+def test_autocommit_writes_do_not_queue(engine: Engine):
+    """An autocommit statement has no commit at which to hand the lock over: it is left to
+    SQLite (the thread readers are autocommit, and query_only besides)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        bump(connection)
+        assert not queue_held(engine)
+    assert count(engine) == 1
