@@ -61,82 +61,6 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
 
-    install_writer_queue(engine)
-
-
-# SQLite's own busy timeout (``engine_options``); the in-process queue waits no longer.
-BUSY_TIMEOUT_SECONDS = 10
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
-
-
-def install_writer_queue(engine: Engine) -> None:
-    """SQLite has one writer at a time; the threads of one process take turns on a lock.
-
-    Without it, a thread whose write finds the database locked polls: SQLite's busy handler
-    sleeps 1, 2, 5, 10 ... ms between tries, however soon the writer commits, so under a
-    burst of token requests threads sleep while the database is free. Here a thread about to
-    open a write transaction first waits on a lock, which the thread ending its transaction
-    hands straight over once SQLite has committed or rolled back. Other processes on the same
-    file still meet SQLite's busy handler, as before.
-    """
-    if "_tnid_writer_queue" in engine.__dict__:
-        return
-    queue = engine.__dict__["_tnid_writer_queue"] = _WriterQueue()
-    _writer_queues.add(queue)
-    event.listen(engine, "before_cursor_execute", queue.before_cursor_execute)
-    # After the DBAPI call, not at SQLAlchemy's "commit" event (which comes before it): the
-    # next writer must find SQLite's lock free. The pool's reset on check-in rolls back
-    # through the dialect too.
-    dialect = engine.dialect
-    dialect.do_commit = queue.leaving_after(dialect.do_commit)  # type: ignore[method-assign]
-    dialect.do_rollback = queue.leaving_after(dialect.do_rollback)  # type: ignore[method-assign]
-    event.listen(engine.pool, "close", queue.connection_gone)
-    event.listen(engine.pool, "invalidate", queue.connection_gone)
-
-
-class _WriterQueue:
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.lock = threading.Lock()
-        self.holders: set[int] = set()  # id() of the DBAPI connections holding the lock
-
-    def before_cursor_execute(self, connection: Connection, _cursor: Any, statement: str,
-                              *_args: Any) -> None:
-        dbapi_connection = connection.connection.dbapi_connection
-        # Python's sqlite3 opens the transaction itself, at a write outside one. A connection
-        # in autocommit mode (isolation_level None: the thread readers) writes, if ever, one
-        # statement with no commit to hand the lock over at: SQLite's busy handler it is.
-        if (not dbapi_connection.in_transaction
-                and dbapi_connection.isolation_level is not None
-                and statement.lstrip()[:7].upper().startswith(_WRITES)
-                and id(dbapi_connection) not in self.holders
-                # A holder that never ends (a bug) delays others no longer than SQLite would.
-                and self.lock.acquire(timeout=BUSY_TIMEOUT_SECONDS)):
-            self.holders.add(id(dbapi_connection))
-
-    def leave(self, connection: Any) -> None:
-        # The dialect is handed the pool's proxy of the DBAPI connection, the pool the latter.
-        key = id(getattr(connection, "dbapi_connection", connection))
-        if key in self.holders:
-            self.holders.discard(key)
-            self.lock.release()
-
-    def leaving_after(self, end: Callable[[Any], None]) -> Callable[[Any], None]:
-        def end_then_leave(dbapi_connection: Any) -> None:
-            try:
-                end(dbapi_connection)
-            finally:
-                self.leave(dbapi_connection)
-        return end_then_leave
-
-    def connection_gone(self, dbapi_connection: Any, *_args: Any) -> None:
-        self.leave(dbapi_connection)
-
-
-_writer_queues: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
-
 
 def alembic_config(engine: Engine) -> Config:
     config = Config()
@@ -273,8 +197,6 @@ def _after_fork() -> None:
     global _pid, _readers_lock
     _pid = os.getpid()
     _readers_lock = threading.Lock()
-    for queue in list(_writer_queues):  # a parent's transaction is not the child's
-        queue.reset()
     for engine in list(_engines_with_readers):
         engine.dispose(close=False)
 
