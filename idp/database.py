@@ -344,7 +344,7 @@ class PreparedWrite:
         compiled = self._compiled.get(key)
         if compiled is None:
             sql = self.statement.compile(dialect=dialect, column_keys=self.columns)
-            # A SELECT's columns, an INSERT's or UPDATE's RETURNING (none: empty).
+            # A SELECT's columns, an INSERT's or UPDATE's RETURNING; a text() statement has none.
             returned = getattr(self.statement, "exported_columns", ())
             compiled = _CompiledWrite(
                 sql=sql.string,
@@ -355,7 +355,7 @@ class PreparedWrite:
                                          if bind.type.should_evaluate_none),
                 constants={name: bind.effective_value for name, bind in sql.binds.items()
                            if not bind.required and bind.key not in (self.columns or ())},
-                labels=tuple(returned.keys()),
+                labels=tuple(column.key for column in returned),
                 result_processors=tuple(c.type._cached_result_processor(dialect, None)
                                         for c in returned))
             self._compiled[key] = compiled

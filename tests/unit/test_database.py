@@ -368,7 +368,7 @@ def test_prepared_write_rows_read_back_what_session_execute_reads(app: Flask, ma
 
     from sqlalchemy import bindparam, select, update
 
-    from idp.models import AuthorizationCode, Citizen
+    from idp.models import AuthorizationCode, Citizen, CitizenStatus
     from idp.services import clients, tokens
     from idp.services.clock import utcnow
 
@@ -396,6 +396,9 @@ def test_prepared_write_rows_read_back_what_session_execute_reads(app: Flask, ma
         read = database.PreparedWrite(by_id).row(db.session, {"id": citizen.id})
         expected = db.session.execute(by_id, {"id": citizen.id}).mappings().one()
         missing = database.PreparedWrite(by_id).row(db.session, {"id": uuid.uuid4()})
+        # A text() statement returns no declared columns: its row is read, unprocessed.
+        assert database.PreparedWrite(text("SELECT 1")).first(db.session, {}) == (1,)
+        assert database.PreparedWrite(text("SELECT 1 WHERE 1 = 0")).row(db.session, {}) is None
         db.session.rollback()
     differing = {"id", "code_hash"}
     assert {k: v for k, v in prepared.items() if k not in differing} == \
@@ -403,6 +406,8 @@ def test_prepared_write_rows_read_back_what_session_execute_reads(app: Flask, ma
     assert prepared["citizen_id"] == citizen.id and prepared["amr"] == ["pwd", "otp"]
     assert prepared["used_at"] == now and isinstance(prepared["auth_time"], datetime)
     assert read == dict(expected) and read["id"] == citizen.id
+    # Values the raw row would also compare equal to: a str for the enum, 0 for False.
+    assert isinstance(read["status"], CitizenStatus) and read["unlock_required"] is False
     assert missing is None
 
 
