@@ -25,7 +25,7 @@ from idp.models import (
     UsedAssertion,
 )
 from idp.notify.delivery import CODE_IN_TEXT
-from idp.services import keys, tokens
+from idp.services import keys
 from idp.services.sso_sessions import SessionPolicy
 
 # A used code is kept a day past its expiry, so a late replay is still recognised and
@@ -46,29 +46,29 @@ BLANKED_CODE = "••••••"
 
 def purge(session: Session, now: datetime, policy: SessionPolicy) -> dict[str, int]:
     removed = {
-        "authorization_codes": _delete(session, AuthorizationCode,
-                                       AuthorizationCode.expires_at < now - CODE_GRACE),
-        "tokens": tokens.delete_where(session, and_(
+        "authorization_codes": delete_rows(session, AuthorizationCode,
+                                              AuthorizationCode.expires_at < now - CODE_GRACE),
+        "tokens": delete_rows(session, Token, and_(
             Token.access_expires_at < now,
             or_(Token.refresh_expires_at.is_(None), Token.refresh_expires_at < now,
                 Token.revoked_at.is_not(None)))),
-        "sso_sessions": _delete(session, SsoSession, or_(
+        "sso_sessions": delete_rows(session, SsoSession, or_(
             SsoSession.last_seen_at < now - policy.idle,
             SsoSession.created_at < now - policy.absolute)),
-        "pushed_authorization_requests": _delete(session, PushedAuthorizationRequest,
-                                                 PushedAuthorizationRequest.expires_at < now),
-        "used_assertions": _delete(session, UsedAssertion, UsedAssertion.expires_at <= now),
-        "initial_access_tokens": _delete(session, InitialAccessToken, or_(
+        "pushed_authorization_requests": delete_rows(
+            session, PushedAuthorizationRequest, PushedAuthorizationRequest.expires_at < now),
+        "used_assertions": delete_rows(session, UsedAssertion, UsedAssertion.expires_at <= now),
+        "initial_access_tokens": delete_rows(session, InitialAccessToken, or_(
             InitialAccessToken.expires_at < now, InitialAccessToken.uses_left <= 0)),
-        "logout_deliveries": _delete(session, LogoutDelivery, or_(
+        "logout_deliveries": delete_rows(session, LogoutDelivery, or_(
             LogoutDelivery.delivered_at < now - DELIVERY_KEEP,
             LogoutDelivery.given_up_at < now - DELIVERY_KEEP)),
-        "one_time_codes": _delete(session, OneTimeCode,
-                                  OneTimeCode.expires_at < now - ONE_TIME_CODE_KEEP),
-        "qr_sign_in_requests": _delete(session, QrSignInRequest,
-                                       QrSignInRequest.expires_at < now - QR_REQUEST_KEEP),
-        "outbox_messages": _delete(session, OutboxMessage,
-                                   OutboxMessage.created_at < now - OUTBOX_KEEP),
+        "one_time_codes": delete_rows(session, OneTimeCode,
+                                         OneTimeCode.expires_at < now - ONE_TIME_CODE_KEEP),
+        "qr_sign_in_requests": delete_rows(session, QrSignInRequest,
+                                              QrSignInRequest.expires_at < now - QR_REQUEST_KEEP),
+        "outbox_messages": delete_rows(session, OutboxMessage,
+                                          OutboxMessage.created_at < now - OUTBOX_KEEP),
         "signing_keys": keys.purge_unpublished(session, now),
         "message_codes_blanked": blank_codes(session, now),
     }
@@ -94,8 +94,9 @@ def blank_codes(session: Session, now: datetime) -> int:
     return blanked
 
 
-def _delete(session: Session, model: Any, where: object) -> int:
-    # In id order, as every other change of several rows (no deadlock with a sign-out).
+def delete_rows(session: Session, model: Any, where: object) -> int:
+    """Delete ``model`` rows, locked in id order first, as every other change of several
+    rows is (``tokens._locked_ids``): no deadlock with a sign-out on PostgreSQL."""
     ids = select(model.id).where(where).order_by(model.id).with_for_update().scalar_subquery()
     result = session.execute(delete(model).where(model.id.in_(ids))
                              .execution_options(synchronize_session=False))

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 from sqlalchemy import (
     LABEL_STYLE_TABLENAME_PLUS_COL,
     bindparam,
-    delete,
     insert,
     or_,
     select,
@@ -258,13 +257,6 @@ def lock_for_citizen(session: Session, citizen_id: uuid.UUID) -> None:
 def _lock(session: Session, where: object) -> None:
     if session.get_bind().dialect.name != "sqlite":  # SQLite: one writer, no row locks
         session.execute(select(Token.id).where(where).order_by(Token.id).with_for_update())
-
-
-def delete_where(session: Session, where: object) -> int:
-    """Delete token rows (housekeeping), locked in id order like every other change."""
-    result = session.execute(delete(Token).where(Token.id.in_(_locked_ids(where)))
-                             .execution_options(synchronize_session=False))
-    return result.rowcount or 0
 
 
 def _revoke(session: Session, where: object, now: datetime) -> int:

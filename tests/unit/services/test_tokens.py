@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from idp.extensions import db
 from idp.models import Token
-from idp.services import clients, tokens
+from idp.services import clients, housekeeping, tokens
 
 T0 = datetime(2026, 11, 22, 9, 0, 0)
 SID = "s" * 43
@@ -61,7 +61,9 @@ CHANGES: dict[str, Callable[[Session, dict[str, Any]], int]] = {
     "end_access_for_sid": lambda s, f: tokens.end_access_for_sid(s, SID, now()),
     "revoke_for_sid": lambda s, f: tokens.revoke_for_sid(s, SID, now()),
     "revoke_for_client": lambda s, f: tokens.revoke_for_client(s, f["client_id"], now()),
-    "delete_where": lambda s, f: tokens.delete_where(s, Token.family_id == f["family_id"]),
+    # The purge's delete (housekeeping), which locks in the same order.
+    "delete_rows": lambda s, f: housekeeping.delete_rows(
+        s, Token, Token.family_id == f["family_id"]),
 }
 
 
@@ -77,7 +79,7 @@ def test_each_change_reaches_the_whole_family(app: Flask, family: dict[str, Any]
         assert all(row.revoked_at is None for row in rows)
     elif name == "end_access_for_sid":
         assert all(row.access_expires_at == now() and row.revoked_at is None for row in rows)
-    elif name == "delete_where":
+    elif name == "delete_rows":
         assert rows == []
     else:
         assert all(row.revoked_at == now() for row in rows)
