@@ -276,11 +276,14 @@ class PreparedRead:
         parameters: Any = (params if compiled.bind_order is None
                            else tuple(params[name] for name in compiled.bind_order))
         row = _fetch_one(connection, compiled.sql, parameters)
-        if row is None:
-            return None
-        return {label: value if process is None or value is None else process(value)
-                for label, process, value in zip(compiled.labels, compiled.processors, row,
-                                                 strict=True)}
+        return None if row is None else _processed(row, compiled.labels, compiled.processors)
+
+
+def _processed(row: Any, labels: tuple[str, ...],
+               processors: tuple[Callable[[Any], Any] | None, ...]) -> dict[str, Any]:
+    """A DBAPI row as ``{label: value}``, each value through SQLAlchemy's result processor."""
+    return {label: value if process is None or value is None else process(value)
+            for label, process, value in zip(labels, processors, row, strict=True)}
 
 
 def _fetch_one(connection: Connection, sql: str, parameters: Any) -> Any:
@@ -370,11 +373,8 @@ class PreparedWrite:
         """Execute; the first returned row as ``{label: value}`` with each value processed as
         ``session.execute`` would, or None."""
         compiled, row = self._execute(session, params)
-        if row is None:
-            return None
-        return {label: value if process is None or value is None else process(value)
-                for label, process, value in zip(compiled.labels, compiled.result_processors,
-                                                 row, strict=True)}
+        return (None if row is None
+                else _processed(row, compiled.labels, compiled.result_processors))
 
     def _execute(self, session: Session | scoped_session,
                  params: Mapping[str, Any]) -> tuple[_CompiledWrite, Any]:
